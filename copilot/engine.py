@@ -1,0 +1,406 @@
+"""The inference engine: a base model plus optional LoRA adapters, FIM completion and explanations.
+
+- Greedy and deterministic by default.
+- One generation at a time (`Engine.lock`); `cancel` (a threading.Event) stops generation within one token.
+- A small LRU of KV caches keyed by (adapter, document): the next request reuses the cached
+  keys/values of its longest common token prefix, so typing re-reads only what changed.
+- Early stopping while generating (all end/FIM tokens, end of line for mid-line cursors, too many
+  lines), then the pure rules of `copilot.postprocess` shape what the editor shows.
+
+torch/transformers/peft are imported here (and in the trainer) only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from copilot import paths
+from copilot.config import Settings, load_settings
+from copilot.postprocess import cut_repetition, early_cut, wants_multiline, postprocess
+from copilot.prompts import FimFormat, detect_fim, explain_prompt, fim_format_for, stop_token_ids
+from copilot.types import Completion, CopilotError, Explanation, UserInputError
+
+paths.set_offline_env()
+
+import torch  # noqa: E402
+
+
+@dataclass
+class _KV:
+    ids: list[int]  # tokens whose keys/values are in `cache`
+    cache: object  # transformers DynamicCache
+
+
+class Engine:
+    """Load once, then call `complete` / `explain` / `explain_file` from any thread."""
+
+    def __init__(self, model, tokenizer, *, model_name: str, model_path: Path | None, settings: Settings,
+                 device: str = "cpu", max_caches: int = 4):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+        self.model_path = model_path
+        self.settings = settings
+        self.device = device
+        self.lock = threading.RLock()
+        self.fim: FimFormat | None = detect_fim(tokenizer)
+        self.fim_family: str | None = self.fim.family if self.fim else None
+        self._stop_ids = stop_token_ids(tokenizer, self.fim)
+        self._stop_strings = tuple(self.fim.stop_tokens) if self.fim else ()
+        self._adapters: dict[str, str] = {}  # key -> source path
+        self._adapter_meta: dict[str, dict] = {}
+        self._caches: OrderedDict[tuple, _KV] = OrderedDict()
+        self._max_caches = max_caches
+        self.stats = {"reused_tokens": 0, "prefilled_tokens": 0}
+        self.model.eval()
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, model: str | Path | None = None, settings: Settings | None = None, device: str = "auto",
+             progress=None, log: Callable[[str], None] | None = None) -> "Engine":
+        from copilot.models import resolve_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        settings = settings or load_settings()
+        spec = str(model or settings.model)
+        folder = resolve_model(spec, progress=progress, log=log)
+        dev = _pick_device(device if device != "auto" else settings.device)
+        if settings.threads > 0:
+            torch.set_num_threads(settings.threads)
+        try:
+            tok = AutoTokenizer.from_pretrained(folder)
+            mdl = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=torch.float32 if dev == "cpu" else torch.bfloat16
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            from copilot import models as _models
+
+            if spec in _models.PACKAGED:
+                # A cache that passed the size check but does not load: rebuild once.
+                if log:
+                    log(f"The cached model '{spec}' failed to load ({exc.__class__.__name__}); rebuilding it.")
+                import shutil
+
+                shutil.rmtree(_models.converted_dir(spec), ignore_errors=True)
+                folder = resolve_model(spec, progress=progress, log=log)
+                tok = AutoTokenizer.from_pretrained(folder)
+                mdl = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+            else:
+                raise CopilotError(f"cannot load model from {folder}: {str(exc).splitlines()[0]}") from None
+        mdl.to(dev)
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        eng = cls(mdl, tok, model_name=spec, model_path=Path(folder), settings=settings, device=dev)
+        if settings.adapter:
+            eng.load_adapter(settings.adapter)
+        return eng
+
+    # ------------------------------------------------------------------ adapters
+    @property
+    def adapters(self) -> list[str]:
+        return list(self._adapters)
+
+    def load_adapter(self, path_or_name: str, name: str | None = None) -> str:
+        """Load a peft adapter (folder, or registry NAME[@VERSION]); returns the key to pass as `adapter=`."""
+        src = Path(path_or_name).expanduser()
+        meta: dict = {}
+        if not (src.is_dir() and (src / "adapter_config.json").is_file()):
+            try:
+                from copilot import registry
+            except ImportError:
+                raise UserInputError(f"unknown adapter '{path_or_name}' (not a peft adapter folder)") from None
+            src = registry.resolve_adapter(path_or_name)
+            meta = registry.verify_adapter(src, base_model_sha256=self.base_sha256) or {}
+        key = name or (str(path_or_name).split("@")[0] if not Path(path_or_name).exists() else src.name)
+        with self.lock:
+            from peft import PeftModel
+
+            if key in self._adapters:
+                self.model.delete_adapter(key)
+            try:
+                if isinstance(self.model, PeftModel):
+                    self.model.load_adapter(str(src), adapter_name=key)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, str(src), adapter_name=key)
+            except (OSError, ValueError, RuntimeError, KeyError) as exc:
+                raise CopilotError(f"cannot load adapter from {src}: {str(exc).splitlines()[0]}") from None
+            self.model.eval()
+            self._adapters[key] = str(src)
+            self._adapter_meta[key] = meta
+            self._drop_caches(adapter=key)
+        return key
+
+    def unload_adapter(self, name: str) -> None:
+        with self.lock:
+            if name in self._adapters:
+                self.model.delete_adapter(name)
+                del self._adapters[name]
+                self._drop_caches(adapter=name)
+
+    def adapter_source(self, name: str) -> str | None:
+        return self._adapters.get(name)
+
+    @property
+    def base_sha256(self) -> str | None:
+        if self.model_path is None:
+            return None
+        from copilot.models import model_sha256
+
+        return model_sha256(self.model_path)
+
+    def _adapter_ctx(self, adapter: str | None):
+        from contextlib import nullcontext
+
+        if not self._adapters:
+            if adapter:
+                raise UserInputError(f"unknown adapter '{adapter}': none is loaded")
+            return nullcontext()
+        if adapter is None:
+            return self.model.disable_adapter()
+        if adapter not in self._adapters:
+            raise UserInputError(f"unknown adapter '{adapter}': loaded adapters are {', '.join(self._adapters)}")
+        self.model.set_adapter(adapter)
+        return nullcontext()
+
+    # ------------------------------------------------------------------ caches
+    def _drop_caches(self, adapter: str | None = None) -> None:
+        for k in [k for k in self._caches if adapter is None or k[0] == adapter]:
+            del self._caches[k]
+
+    def _take_cache(self, key: tuple, ids: list[int]) -> tuple[object, int]:
+        """A cache holding the longest usable common prefix of `ids`, and that prefix's length."""
+        from transformers import DynamicCache
+
+        entry = self._caches.pop(key, None)
+        if entry is None:
+            return DynamicCache(), 0
+        n = 0
+        limit = min(len(entry.ids), len(ids) - 1)  # always feed at least one token
+        while n < limit and entry.ids[n] == ids[n]:
+            n += 1
+        if n == 0:
+            return DynamicCache(), 0
+        extra = len(entry.ids) - n
+        if extra > 0:
+            entry.cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
+        return entry.cache, n
+
+    def _put_cache(self, key: tuple, ids: list[int], cache: object) -> None:
+        self._caches[key] = _KV(ids, cache)
+        self._caches.move_to_end(key)
+        while len(self._caches) > self._max_caches:
+            self._caches.popitem(last=False)
+
+    # ------------------------------------------------------------------ generation
+    def _generate(self, ids: list[int], *, max_new_tokens: int, cache_key: tuple | None,
+                  should_stop: Callable[[list[int], str], bool] | None = None,
+                  on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
+                  repetition_penalty: float = 1.0) -> tuple[list[int], str]:
+        """Greedy decoding with KV reuse. Returns (generated ids, stop reason)."""
+        if cache_key is not None:
+            cache, reuse = self._take_cache(cache_key, ids)
+        else:
+            from transformers import DynamicCache
+
+            cache, reuse = DynamicCache(), 0
+        self.stats["reused_tokens"] += reuse
+        self.stats["prefilled_tokens"] += len(ids) - reuse
+        fed = list(ids[:reuse])
+        pending = ids[reuse:]
+        out: list[int] = []
+        reason = "length"
+        stop = set(self._stop_ids)
+        emitted = ""
+        with torch.inference_mode():
+            for step in range(max_new_tokens + 1):
+                if cancel is not None and cancel.is_set():
+                    reason = "cancelled"
+                    break
+                inp = torch.tensor([pending], dtype=torch.long, device=self.device)
+                res = self.model(input_ids=inp, past_key_values=cache, use_cache=True)
+                cache = res.past_key_values
+                fed.extend(pending)
+                if step == max_new_tokens:
+                    break
+                logits = res.logits[0, -1]
+                if repetition_penalty != 1.0 and out:
+                    prev = torch.tensor(sorted(set(out)), device=logits.device)
+                    sel = logits[prev]
+                    logits[prev] = torch.where(sel > 0, sel / repetition_penalty, sel * repetition_penalty)
+                nxt = int(torch.argmax(logits))
+                if nxt in stop:
+                    reason = "eos"
+                    break
+                out.append(nxt)
+                pending = [nxt]
+                if on_text is not None or should_stop is not None:
+                    text = self.tokenizer.decode(out, skip_special_tokens=False)
+                    if on_text is not None and not text.endswith("\ufffd"):
+                        on_text(text[len(emitted):])
+                        emitted = text
+                    if should_stop is not None and should_stop(out, text):
+                        reason = "rule"
+                        break
+        if cache_key is not None and reason != "cancelled":
+            self._put_cache(cache_key, fed, cache)
+        return out, reason
+
+    # ------------------------------------------------------------------ completion
+    def _budget(self, prefix: str, suffix: str, budget: int, suffix_share: float) -> tuple[str, str]:
+        """Keep the end of the prefix and the start of the suffix within a token budget, at line boundaries."""
+        tok = self.tokenizer
+        s_budget = int(budget * suffix_share)
+        s_ids = tok.encode(suffix, add_special_tokens=False)
+        if len(s_ids) > s_budget:
+            suffix = tok.decode(s_ids[:s_budget])
+            if "\n" in suffix:
+                suffix = suffix[: suffix.rfind("\n") + 1]
+        p_budget = budget - min(len(s_ids), s_budget)
+        p_ids = tok.encode(prefix, add_special_tokens=False)
+        if len(p_ids) > p_budget:
+            cut = tok.decode(p_ids[-p_budget:])
+            nl = cut.find("\n")
+            prefix = cut[nl + 1:] if 0 <= nl < len(cut) - 1 else cut
+        return prefix, suffix
+
+    def complete(self, prefix: str, suffix: str, language: str | None = None, adapter: str | None = None, *,
+                 path: str | None = None, context=(), max_new_tokens: int | None = None,
+                 multiline: bool | None = None, cancel: threading.Event | None = None,
+                 order: str = "psm") -> Completion:
+        t0 = time.perf_counter()
+        fim = self.fim or fim_format_for(self.tokenizer, self.model_name)
+        cs = self.settings.completion
+        single = (not multiline) if multiline is not None else not wants_multiline(prefix, suffix)
+        max_new = max_new_tokens or cs.max_new_tokens
+        p, s = self._budget(prefix, suffix, cs.context_tokens, cs.suffix_share)
+        # A prompt ending in indentation makes the model emit one level too many: let it write the indentation.
+        last = p.rsplit("\n", 1)[-1]
+        strip_ws = last if (last and not last.strip()) else ""
+        p_prompt = p[: len(p) - len(strip_ws)] if strip_ws else p
+        ctx = tuple(context)[:4]
+        prompt = fim.build(p_prompt, s, order=order, path=path if ctx else None, context=ctx)
+        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        max_lines = cs.max_lines
+
+        def should_stop(out_ids: list[int], text: str) -> bool:
+            body = text[len(strip_ws):] if text.startswith(strip_ws) else text
+            if single:
+                return ("\n" in body and bool(body.split("\n", 1)[0].strip())) or cut_repetition(body)[1]
+            if not body.endswith("\n"):
+                return False  # check rules only when a line is complete
+            if body.count("\n") > max_lines + 1:
+                return True
+            return early_cut(body, prefix, suffix)
+
+        with self.lock:
+            ctx_mgr = self._adapter_ctx(adapter)
+            with ctx_mgr:
+                out, reason = self._generate(
+                    ids, max_new_tokens=max_new, cache_key=(adapter, path or "", order), should_stop=should_stop,
+                    cancel=cancel,
+                )
+        raw = self.tokenizer.decode(out, skip_special_tokens=False)
+        body = raw
+        if strip_ws:
+            body = raw[len(strip_ws):] if raw.startswith(strip_ws) else raw.lstrip(" \t")
+        if reason == "cancelled":
+            text, why = "", "cancelled"
+        else:
+            text, why = postprocess(body, prefix, suffix, multiline=not single, max_lines=max_lines,
+                                    stop_strings=self._stop_strings)
+            if why is None:
+                why = "eos" if reason == "eos" else ("line" if reason == "rule" else reason)
+        return Completion(
+            text=text, raw=raw, stop_reason=why, model=self.model_name, adapter=adapter,
+            prompt_tokens=len(ids), generated_tokens=len(out), latency_ms=(time.perf_counter() - t0) * 1000,
+        )
+
+    def naive_complete(self, prefix: str, suffix: str, max_new_tokens: int | None = None) -> tuple[str, int]:
+        """Baseline for benchmarks: plain `model.generate` on the full prompt, stopping only on end tokens."""
+        fim = self.fim or fim_format_for(self.tokenizer, self.model_name)
+        cs = self.settings.completion
+        p, s = self._budget(prefix, suffix, cs.context_tokens, cs.suffix_share)
+        enc = self.tokenizer(fim.build(p, s), return_tensors="pt", add_special_tokens=False).to(self.device)
+        with self.lock, torch.inference_mode():
+            out = self.model.generate(**enc, max_new_tokens=max_new_tokens or cs.max_new_tokens, do_sample=False,
+                                      eos_token_id=self._stop_ids, pad_token_id=self.tokenizer.pad_token_id)
+        gen = out[0, enc["input_ids"].shape[1]:].tolist()
+        return self.tokenizer.decode(gen, skip_special_tokens=True), len(gen)
+
+    # ------------------------------------------------------------------ explanations
+    def explain(self, code: str, path: str, adapter: str | None = None, *, symbol: str | None = None,
+                language: str | None = None, on_text: Callable[[str], None] | None = None,
+                cancel: threading.Event | None = None, truncated: bool = False,
+                max_new_tokens: int | None = None) -> Explanation:
+        es = self.settings.explain
+        if len(code) > es.max_input_chars:
+            code = code[: es.max_input_chars]
+            truncated = True
+        if language is None:
+            from indexer.languages import language_for_path
+
+            language = language_for_path(path)
+        prompt = explain_prompt(self.tokenizer, code, path, language, symbol, truncated)
+        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        with self.lock:
+            with self._adapter_ctx(adapter):
+                out, reason = self._generate(ids, max_new_tokens=max_new_tokens or es.max_new_tokens, cache_key=None,
+                                             on_text=on_text, cancel=cancel, repetition_penalty=1.1)
+        text = self.tokenizer.decode(out, skip_special_tokens=True).strip()
+        return Explanation(path=path, symbol=symbol, text=text, model=self.model_name, adapter=adapter,
+                           truncated=truncated)
+
+    def explain_file(self, source: str, path: str, adapter: str | None = None, *, symbol: str | None = None,
+                     on_text: Callable[[str], None] | None = None, on_section: Callable[[str | None], None] | None = None,
+                     cancel: threading.Event | None = None) -> list[Explanation]:
+        """An overview of the file, then each top-level function/class (or just `symbol`)."""
+        results: list[Explanation] = []
+        for sym, code, lang, truncated in explain_sections(source, path, self.settings, symbol=symbol):
+            if cancel is not None and cancel.is_set():
+                break
+            if on_section:
+                on_section(sym)
+            results.append(self.explain(code, path, adapter, symbol=sym, language=lang, on_text=on_text,
+                                        cancel=cancel, truncated=truncated))
+        return results
+
+
+def explain_sections(source: str, path: str, settings: Settings, symbol: str | None = None
+                     ) -> Iterator[tuple[str | None, str, str | None, bool]]:
+    """(symbol or None for the overview, code, language, truncated) for each section of an explanation."""
+    from indexer.extract import extract_units
+    from indexer.languages import language_for_path
+
+    es = settings.explain
+    language = language_for_path(path)
+    units = []
+    if language:
+        try:
+            units = extract_units(source, language, path, top_level_only=symbol is None)
+        except Exception:  # a parser failure must not stop the overview
+            units = []
+    if symbol:
+        matches = [u for u in units if u.name == symbol or u.qualname == symbol]
+        if not matches:
+            known = ", ".join(sorted({u.qualname for u in units})[:15]) or "none found"
+            raise UserInputError(f"no function or class named '{symbol}' in {path} (known: {known})")
+        u = matches[0]
+        yield u.qualname, u.text[: es.max_input_chars], language, len(u.text) > es.max_input_chars
+        return
+    truncated = len(source) > es.max_input_chars
+    yield None, source[: es.max_input_chars], language, truncated
+    for u in units[: es.max_symbols]:
+        yield u.qualname, u.text[: es.max_input_chars], language, len(u.text) > es.max_input_chars
+
+
+def _pick_device(device: str) -> str:
+    if device in ("auto", ""):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserInputError("device 'cuda' was asked for but no CUDA GPU is available")
+    return device
