@@ -28,6 +28,10 @@ from copilot.types import Completion, CopilotError, Explanation, UserInputError
 paths.set_offline_env()
 
 import torch  # noqa: E402
+from transformers.utils import logging as _hf_logging  # noqa: E402
+
+_hf_logging.disable_progress_bar()
+_hf_logging.set_verbosity_error()
 
 
 @dataclass

@@ -209,8 +209,13 @@ def strip_overlap_with_after(text: str, prefix: str, suffix: str) -> tuple[str, 
     a = after.rstrip()
     if not a:
         return text, False
+    chars = list(_code_chars(text))
+    net = sum(c in OPENERS for c in chars) - sum(c in CLOSERS for c in chars)
     for k in range(min(len(a), len(text)), 0, -1):
-        if text.endswith(a[:k]) and text[:-k].strip():
+        tail = a[:k]
+        closers = sum(c in CLOSERS for c in tail)
+        # Strip closers only when the completion has that many more closers than openers.
+        if text.endswith(tail) and text[:-k].strip() and (closers == 0 or net <= -closers):
             return text[:-k], True
     return text, False
 

@@ -17,6 +17,8 @@ FAMILY_SPECIALS: dict[str, list[str]] = {
         "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
     ],
     "starcoder": ["<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<file_sep>", "<repo_name>"],
+    "deepseek": ["<|endoftext|>", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "<|EOT|>"],
+    "codellama": ["<|endoftext|>", "<PRE>", "<SUF>", "<MID>", "<EOT>"],
     "none": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
 }
 
@@ -74,7 +76,7 @@ def make_tiny_model(out_dir: str | Path, family: str = "qwen", seed: int = 0, vo
         pad_token="<|endoftext|>",
         additional_special_tokens=[t for t in specials if t != "<|endoftext|>"],
     )
-    if family != "starcoder":
+    if family in ("qwen", "none"):
         fast.chat_template = (
             "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
             "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -89,6 +91,11 @@ def make_tiny_model(out_dir: str | Path, family: str = "qwen", seed: int = 0, vo
         pad_token_id=fast.convert_tokens_to_ids("<|endoftext|>"),
     )
     model = Qwen2ForCausalLM(cfg)
+    # Zero the special tokens' (tied) embedding rows: their logits are then 0 while ordinary tokens
+    # get random +/- logits, so greedy generation produces text instead of stopping at once.
+    with torch.no_grad():
+        for t in specials:
+            model.get_input_embeddings().weight[fast.convert_tokens_to_ids(t)] = 0.0
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     fast.save_pretrained(out)
