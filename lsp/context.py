@@ -1,0 +1,79 @@
+"""Snippets from other open documents of the same language, for the completion prompt.
+
+Like the "neighbouring tabs" heuristic: slide a window over each other open document, score
+each window by the Jaccard similarity of its identifiers with the code just before the cursor,
+and keep the best windows that fit a small budget. Budgets are in tokens, estimated from
+characters (no tokenizer needed on the request path).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+CHARS_PER_TOKEN = 3.5
+WINDOW_LINES = 20
+STEP_LINES = 10
+MAX_DOC_CHARS = 200_000  # other documents larger than this are only scanned at their start
+
+
+@dataclass(frozen=True)
+class OpenDoc:
+    path: str
+    language: str | None
+    text: str
+
+
+def _idents(text: str) -> set[str]:
+    return set(_IDENT.findall(text))
+
+
+def _windows(text: str) -> Iterable[str]:
+    lines = text[:MAX_DOC_CHARS].splitlines()
+    if len(lines) <= WINDOW_LINES:
+        yield "\n".join(lines)
+        return
+    for start in range(0, len(lines) - WINDOW_LINES + STEP_LINES, STEP_LINES):
+        yield "\n".join(lines[start : start + WINDOW_LINES])
+
+
+def snippets(
+    prefix: str,
+    language: str | None,
+    current_path: str | None,
+    docs: Iterable[OpenDoc],
+    budget_tokens: int = 128,
+    max_snippets: int = 3,
+) -> tuple[tuple[str, str], ...]:
+    """Best (path, text) snippets from `docs` of the same language, within `budget_tokens`."""
+    if budget_tokens <= 0 or language is None:
+        return ()
+    query = _idents("\n".join(prefix[-4000:].splitlines()[-WINDOW_LINES:]))
+    if not query:
+        return ()
+    scored: list[tuple[float, str, str]] = []
+    for doc in docs:
+        if doc.path == current_path or doc.language != language or not doc.text.strip():
+            continue
+        best: tuple[float, str] | None = None
+        for win in _windows(doc.text):
+            ids = _idents(win)
+            if not ids:
+                continue
+            score = len(ids & query) / len(ids | query)
+            if best is None or score > best[0]:
+                best = (score, win)
+        if best is not None and best[0] > 0:
+            scored.append((best[0], doc.path, best[1]))
+    scored.sort(key=lambda t: -t[0])
+    out: list[tuple[str, str]] = []
+    left = int(budget_tokens * CHARS_PER_TOKEN)
+    for _, path, text in scored[:max_snippets]:
+        if left <= 0:
+            break
+        text = text[:left]
+        out.append((path, text))
+        left -= len(text)
+    return tuple(out)

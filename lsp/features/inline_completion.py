@@ -1,0 +1,148 @@
+"""textDocument/inlineCompletion (LSP 3.18): ghost text at the cursor.
+
+Single line when the cursor is mid-line, a block at the end of a line or on an empty line
+(the engine decides from the text around the cursor). The flow of one request:
+1. the typed-ahead cache: if the user typed the first characters of a suggestion shown here,
+   the rest is returned without a model call;
+2. otherwise the request is queued on the scheduler under the document's URI: a newer request
+   for the same document, or the client's $/cancelRequest, stops the generation within a token;
+3. the prompt is the text around the cursor (bounded) plus snippets of other open documents of
+   the same language; the engine reuses its KV cache for the unchanged prompt prefix.
+Nothing is returned (an empty list) while the model loads, if it failed, or for a disabled
+language; never an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+
+from lsp import context, positions
+from lsp.features.util import doc_path, open_document
+from lsp.scheduler import Superseded
+from lsp.server import Served
+
+# The engine keeps only a token budget of the text around the cursor; never hand it megabytes.
+MAX_PROMPT_CHARS = 32_000
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    text: str
+    start: types.Position
+    end: types.Position
+    served: Served
+
+
+async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | None:
+    """The completion at a position, or None. Shared by inline completion and completion."""
+    t0 = time.perf_counter()
+    ls.counters["requests"] += 1
+    doc = open_document(ls, uri)
+    if doc is None:
+        ls.counters["empty"] += 1
+        return None
+    language = doc.language_id
+    if not ls.config.language_enabled(language):
+        ls.counters["disabled"] += 1
+        return None
+    text = doc.source
+    enc = ls.encoding
+    index = positions.LineIndex(text)
+    offset = index.offset(line, character, enc)
+    cur_line, cur_char = index.position(offset, enc)
+    crlf = "\r\n" in text[max(0, offset - 2000): offset + 2000]
+    prefix, suffix = text[:offset], text[offset:]
+    path = doc_path(uri)
+
+    start = types.Position(line=cur_line, character=cur_char)
+    hit = ls.cache.get(uri, prefix, suffix)
+    if hit is not None:
+        ls.counters["cache_hits"] += 1
+        old: Served = hit.entry.meta
+        latency = (time.perf_counter() - t0) * 1000
+        served = Served(ls.next_id(), hit.text, old.adapter, old.adapter_version, latency, language, path, True,
+                        replace_suffix_chars=old.replace_suffix_chars)
+        ls.remember(served)
+        ls.last_latency_ms = latency
+        return Suggestion(hit.text, start, _end(index, offset, old.replace_suffix_chars, enc), served)
+
+    h = ls.engine
+    if h.state != "ready":
+        ls.counters["empty"] += 1
+        return None
+    engine = h.engine
+    p_bounded, s_bounded = prefix[-MAX_PROMPT_CHARS:], suffix[:MAX_PROMPT_CHARS]
+    snippets: tuple[tuple[str, str], ...] = ()
+    if ls.config.other_files:
+        docs = [context.OpenDoc(doc_path(d.uri) or d.uri, d.language_id, d.source)
+                for d in list(ls.workspace.text_documents.values()) if d.uri != doc.uri]
+        snippets = context.snippets(p_bounded, language, path, docs, ls.settings.completion.other_files_tokens)
+    max_tokens = ls.config.max_tokens
+
+    def work(cancel):
+        adapter = ls.ensure_adapter(engine)
+        comp = engine.complete(p_bounded, s_bounded, language, adapter, path=path, context=snippets,
+                               max_new_tokens=max_tokens, cancel=cancel)
+        ls.counters["generated_tokens"] += comp.generated_tokens
+        if comp.stop_reason == "cancelled":  # the engine confirms it stopped early
+            ls.counters["stopped_generations"] += 1
+        return comp, adapter, ls.adapter_version
+
+    ls.counters["model_calls"] += 1
+    try:
+        comp, adapter, version = await ls.scheduler.submit(uri, work)
+    except Superseded:
+        ls.counters["cancelled"] += 1
+        return None
+    except asyncio.CancelledError:
+        ls.counters["cancelled"] += 1
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failing model call is an empty answer plus a log line
+        ls.log_message(f"copilot: completion failed: {exc}", types.MessageType.Error)
+        ls.counters["empty"] += 1
+        return None
+    if comp.stop_reason == "cancelled":
+        ls.counters["cancelled"] += 1
+        return None
+    latency = (time.perf_counter() - t0) * 1000
+    ls.last_latency_ms = latency
+    out = comp.text.replace("\r\n", "\n").replace("\n", "\r\n") if crlf else comp.text
+    if not out.strip():
+        ls.counters["empty"] += 1
+        return None
+    served = Served(ls.next_id(), out, adapter, version, latency, language, path, False,
+                    replace_suffix_chars=comp.replace_suffix_chars)
+    ls.remember(served)
+    ls.cache.put(uri, prefix, suffix, out, meta=served)
+    return Suggestion(out, start, _end(index, offset, comp.replace_suffix_chars, enc), served)
+
+
+def _end(index: positions.LineIndex, offset: int, replace: int, enc: str) -> types.Position:
+    if replace <= 0:
+        line, char = index.position(offset, enc)
+    else:
+        line_no, _ = index.position(offset, enc)
+        line_end = index.offset(line_no, 1 << 30, enc)
+        line, char = index.position(min(offset + replace, line_end), enc)
+    return types.Position(line=line, character=char)
+
+
+def item_command(served: Served) -> types.Command:
+    return types.Command(title="copilot: accepted", command="copilot.accepted", arguments=[served.id])
+
+
+def register(server: Any) -> None:
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(ls: Any, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        pos = params.position
+        s = await suggest(ls, params.text_document.uri, pos.line, pos.character)
+        if s is None:
+            return types.InlineCompletionList(items=[])
+        return types.InlineCompletionList(items=[types.InlineCompletionItem(
+            insert_text=s.text, range=types.Range(start=s.start, end=s.end), command=item_command(s.served),
+        )])

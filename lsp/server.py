@@ -1,0 +1,464 @@
+"""CopilotServer: the pygls language server's state — settings, engine handle, request bookkeeping.
+
+The engine (torch, the model) is loaded in a background thread after `initialize`, so the
+server answers at once. Until it is ready, or if it fails to load, completions are empty and
+`copilot.status` / `window/showMessage` say why. Every model call goes through one
+`Scheduler` (one generation at a time, latest request per document wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.uris import to_fs_path
+
+from copilot.config import Settings, load_settings
+from copilot.types import CopilotError
+from lsp import positions
+from lsp.cache import TypedAheadCache
+from lsp.scheduler import Scheduler
+from lsp.transport import Framer, decode, dispatch, resync_point
+
+log = logging.getLogger("copilot.lsp")
+
+SERVER_NAME = "copilot-lsp"
+SERVER_VERSION = "0.1.0"
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0]}" if text and not isinstance(exc, CopilotError) else (text[0] if text else exc.__class__.__name__)
+
+
+@dataclass
+class LspConfig:
+    """What the client may set via initializationOptions / workspace/didChangeConfiguration."""
+
+    model: str | None = None  # None = settings.model (or --model)
+    adapter: str | None = None  # None = workspace mapping / settings.adapter; "" = base model
+    max_tokens: int | None = None  # None = settings.completion.max_new_tokens
+    debounce_ms: int = 75  # a hint for the client; the server does not sleep
+    enabled: bool = True
+    languages: dict[str, bool] = field(default_factory=dict)  # languageId -> enabled; "*" = default
+    other_files: bool = True  # snippets from other open documents
+
+    def language_enabled(self, language_id: str | None) -> bool:
+        if not self.enabled:
+            return False
+        if language_id and language_id in self.languages:
+            return bool(self.languages[language_id])
+        return bool(self.languages.get("*", True))
+
+
+@dataclass
+class Served:
+    """A completion we showed, kept briefly so accept/reject feedback can be logged."""
+
+    id: str
+    text: str
+    adapter: str | None
+    adapter_version: int | None
+    latency_ms: float
+    language: str | None
+    path: str | None
+    from_cache: bool
+    replace_suffix_chars: int = 0
+    time: float = field(default_factory=time.time)
+
+
+class EngineHandle:
+    """Loads `copilot.engine.Engine` in a background thread; never raises into the server."""
+
+    def __init__(self) -> None:
+        self.state = "idle"  # idle | loading | ready | failed
+        self.engine: Any = None
+        self.error: str | None = None
+        self.model: str | None = None
+        self.load_seconds: float | None = None
+        self._ready = threading.Event()
+        self._generation = 0
+
+    def start(self, model: str, settings: Settings, on_done: Callable[["EngineHandle"], None]) -> None:
+        self._generation += 1
+        gen = self._generation
+        self.state, self.error, self.model = "loading", None, model
+        self._ready.clear()
+
+        def work() -> None:
+            t0 = time.perf_counter()
+            try:
+                from copilot.engine import Engine
+
+                eng = Engine.load(model, settings=dataclasses.replace(settings, adapter=""), device=settings.device)
+            except BaseException as exc:  # noqa: BLE001 - any failure keeps the server up
+                if gen == self._generation:
+                    self.engine, self.state, self.error = None, "failed", one_line(exc)
+            else:
+                if gen == self._generation:
+                    self.engine, self.state = eng, "ready"
+            self.load_seconds = time.perf_counter() - t0
+            if gen == self._generation:
+                self._ready.set()
+                on_done(self)
+
+        threading.Thread(target=work, name="engine-load", daemon=True).start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    @property
+    def device(self) -> str | None:
+        return getattr(self.engine, "device", None)
+
+
+class CopilotProtocol(LanguageServerProtocol):
+    """Answers requests sent before `initialize` with ServerNotInitialized (-32002)."""
+
+    def handle_message(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        if self._workspace is None and method not in (types.INITIALIZE, types.EXIT):
+            if method is not None and hasattr(message, "id"):
+                self._send_response(
+                    message.id, None,
+                    types.ResponseError(code=int(types.ErrorCodes.ServerNotInitialized), message="server not initialized"),
+                )
+            return
+        super().handle_message(message)
+
+
+class CopilotServer(LanguageServer):
+    def __init__(self, model_override: str | None = None, settings: Settings | None = None) -> None:
+        super().__init__(SERVER_NAME, SERVER_VERSION, protocol_cls=CopilotProtocol,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.model_override = model_override
+        self.settings = settings or Settings()
+        self.config = LspConfig()
+        self.engine = EngineHandle()
+        self.scheduler = Scheduler()
+        self.cache = TypedAheadCache()
+        self.served: OrderedDict[str, Served] = OrderedDict()
+        self._ids = itertools.count(1)
+        self.counters = {"requests": 0, "cache_hits": 0, "model_calls": 0, "cancelled": 0, "empty": 0, "disabled": 0,
+                         "generated_tokens": 0, "stopped_generations": 0}
+        self.last_latency_ms: float | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.root_path: Path | None = None
+        self.remote_url: str | None = None
+        # adapter bookkeeping (touched only in the scheduler's worker thread)
+        self.adapter_key: str | None = None
+        self.adapter_ident: tuple[str, int | None] | None = None
+        self.adapter_error: str | None = None
+        self._adapter_failed: tuple[str, int | None] | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def encoding(self) -> str:
+        try:
+            return positions.normalize_encoding(self.workspace.position_encoding)
+        except Exception:
+            return positions.UTF16
+
+    def model_spec(self) -> str:
+        return self.config.model or self.model_override or self.settings.model
+
+    def adapter_spec(self) -> str:
+        """Adapter serving this workspace: client config > workspace mapping > settings.adapter."""
+        if self.config.adapter is not None:
+            return self.config.adapter
+        for key, name in self.settings.workspaces.items():
+            if self.remote_url and key == self.remote_url:
+                return name
+            if self.root_path is not None:
+                try:
+                    kp = Path(key).expanduser().resolve()
+                except (OSError, RuntimeError):
+                    continue
+                if self.root_path == kp or kp in self.root_path.parents:
+                    return name
+        return self.settings.adapter
+
+    def set_root(self, root_uri: str | None) -> None:
+        path = to_fs_path(root_uri) if root_uri else None
+        if not path:
+            return
+        self.root_path = Path(path).resolve()
+        try:
+            self.settings = load_settings(cwd=self.root_path)
+        except CopilotError as exc:
+            self.notify_user(f"copilot: settings ignored: {exc}", types.MessageType.Warning)
+        try:
+            out = subprocess.run(["git", "-C", str(self.root_path), "config", "--get", "remote.origin.url"],
+                                 capture_output=True, text=True, timeout=5)
+            self.remote_url = out.stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            self.remote_url = None
+
+    def start_engine(self) -> None:
+        spec = self.model_spec()
+        self.log_message(f"copilot: loading model {spec} ...")
+        self.engine.start(spec, self.settings, lambda h: self.call_soon(self._engine_done, h))
+
+    def _engine_done(self, handle: EngineHandle) -> None:
+        if handle.state == "ready":
+            self.log_message(f"copilot: model {handle.model} ready on {handle.device} in {handle.load_seconds:.1f}s")
+        else:
+            self.notify_user(f"copilot: model {handle.model} failed to load: {handle.error}. "
+                             "Completions are disabled until the model is fixed.", types.MessageType.Error)
+
+    # ------------------------------------------------------------------ adapters (worker thread)
+    def ensure_adapter(self, engine: Any) -> str | None:
+        """Before each model call: serve the adapter named for this workspace, switching when the
+        registry's active version changed. Falls back to the base model with a logged reason."""
+        spec = self.adapter_spec()
+        if not spec:
+            self._switch(engine, None, None, None)
+            return None
+        try:
+            from copilot import registry
+        except ImportError:
+            registry = None
+        try:
+            if registry is not None and not (os.sep in spec or spec.startswith((".", "~"))):
+                name, version = registry.Registry().parse_spec(spec)
+                ident: tuple[str, int | None] = (name, version)
+            else:
+                name, version, ident = Path(spec).name, None, (spec, None)
+        except Exception as exc:  # noqa: BLE001
+            self._adapter_problem((spec, None), one_line(exc))
+            self._switch(engine, None, None, None)
+            return None
+        if ident == self.adapter_ident and self.adapter_key in getattr(engine, "adapters", []):
+            return self.adapter_key
+        if ident == self._adapter_failed:
+            return None
+        try:
+            if registry is not None and version is not None:
+                path = registry.resolve_adapter(f"{name}@{version}")
+            else:
+                path = Path(spec).expanduser()
+            key = engine.load_adapter(str(path), name=name)
+        except Exception as exc:  # noqa: BLE001
+            self._adapter_problem(ident, one_line(exc))
+            self._switch(engine, None, None, None)
+            return None
+        self._switch(engine, key, ident, version)
+        return key
+
+    def _switch(self, engine: Any, key: str | None, ident: tuple[str, int | None] | None, version: int | None) -> None:
+        old = self.adapter_key
+        if ident == self.adapter_ident and key == old:
+            return
+        if old and old != key:
+            try:
+                engine.unload_adapter(old)
+            except Exception:  # noqa: BLE001
+                log.exception("unloading adapter %s", old)
+        self.adapter_key, self.adapter_ident = key, ident
+        if key:
+            self.adapter_error = None
+            self._adapter_failed = None
+        label = f"{ident[0]}@{version}" if key and ident and version is not None else (key or "base model")
+        self.call_soon(self.log_message, f"copilot: serving {label}")
+
+    def _adapter_problem(self, ident: tuple[str, int | None], message: str) -> None:
+        if ident != self._adapter_failed:
+            self._adapter_failed = ident
+            self.adapter_error = message
+            self.call_soon(self.notify_user, f"copilot: adapter {ident[0]} not used: {message}", types.MessageType.Warning)
+
+    @property
+    def adapter_version(self) -> int | None:
+        return self.adapter_ident[1] if self.adapter_ident and self.adapter_key else None
+
+    # ------------------------------------------------------------------ bookkeeping
+    def remember(self, served: Served) -> None:
+        self.served[served.id] = served
+        while len(self.served) > 256:
+            self.served.popitem(last=False)
+
+    def next_id(self) -> str:
+        return f"c{next(self._ids)}"
+
+    def status(self) -> dict[str, Any]:
+        import psutil
+
+        h = self.engine
+        return {
+            "state": h.state,
+            "model": h.model or self.model_spec(),
+            "device": h.device,
+            "error": h.error,
+            "adapter": self.adapter_ident[0] if self.adapter_key and self.adapter_ident else None,
+            "adapter_version": self.adapter_version,
+            "adapter_spec": self.adapter_spec() or None,
+            "adapter_error": self.adapter_error,
+            "last_latency_ms": self.last_latency_ms,
+            "position_encoding": self.encoding,
+            "debounce_ms": self.config.debounce_ms,
+            "counters": dict(self.counters),
+            "scheduler": {**dataclasses.asdict(self.scheduler.stats), "running": self.scheduler.running_key,
+                          "queued": self.scheduler.pending_keys()},
+            "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+        }
+
+    # ------------------------------------------------------------------ messages (loop thread only)
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn` on the event loop thread (pygls writes must not interleave)."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        try:
+            if running is loop:
+                fn(*args)
+            else:
+                loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            pass
+
+    def log_message(self, text: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        log.info("%s", text)
+        try:
+            self.window_log_message(types.LogMessageParams(type=kind, message=text))
+        except Exception:  # noqa: BLE001 - no writer yet / client gone
+            pass
+
+    def notify_user(self, text: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.log_message(text, kind)
+        try:
+            self.window_show_message(types.ShowMessageParams(type=kind, message=text))
+        except Exception:  # noqa: BLE001
+            pass
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
+
+    # ------------------------------------------------------------------ transports
+    async def _serve(self, chunks: "asyncio.Queue[bytes]") -> None:
+        self.loop = asyncio.get_running_loop()
+        framer = Framer()
+        try:
+            while True:
+                data = await chunks.get()
+                if not data:
+                    break
+                framer.feed(data)
+                for body in framer.bodies():
+                    try:
+                        message = decode(body)
+                    except ValueError:
+                        at = resync_point(body)
+                        log.warning("invalid JSON body (%d bytes)%s", len(body), "; resyncing" if at else "")
+                        if at is not None:
+                            framer.pushback(body[at:])
+                        continue
+                    dispatch(self.protocol, message)
+        finally:
+            self.scheduler.cancel_all()
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> int:  # type: ignore[override]
+        """Serve over stdio with the hardened reader; returns the exit code at end of input or `exit`
+        (0 after a `shutdown` request, 1 otherwise, as the protocol says)."""
+        from pygls.io_ import StdoutWriter
+
+        stdin = stdin or sys.stdin.buffer
+        stdout = stdout or sys.stdout.buffer
+        self.protocol.set_writer(StdoutWriter(stdout))
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            chunks: asyncio.Queue[bytes] = asyncio.Queue()
+
+            try:
+                fd = stdin.fileno()
+            except (AttributeError, OSError, ValueError):
+                fd = None
+
+            def reader() -> None:
+                # os.read on the descriptor: a daemon thread blocked here holds no Python lock,
+                # so the process can exit while it waits.
+                while True:
+                    try:
+                        data = os.read(fd, 1 << 16) if fd is not None else stdin.read1(1 << 16)
+                    except (OSError, ValueError):
+                        data = b""
+                    try:
+                        loop.call_soon_threadsafe(chunks.put_nowait, data)
+                    except RuntimeError:
+                        return
+                    if not data:
+                        return
+
+            threading.Thread(target=reader, name="stdin-reader", daemon=True).start()
+            await self._serve(chunks)
+
+        try:
+            asyncio.run(main())
+        except BrokenPipeError:
+            log.error("client connection lost")
+        except KeyboardInterrupt:
+            pass
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0 if self.protocol._shutdown else 1
+
+    def start_tcp(self, host: str, port: int) -> None:  # type: ignore[override]
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)  # type: ignore[arg-type]
+            chunks: asyncio.Queue[bytes] = asyncio.Queue()
+
+            async def pump() -> None:
+                while True:
+                    try:
+                        data = await reader.read(1 << 16)
+                    except OSError:
+                        data = b""
+                    chunks.put_nowait(data)
+                    if not data:
+                        return
+
+            task = asyncio.ensure_future(pump())
+            try:
+                await self._serve(chunks)
+            finally:
+                task.cancel()
+
+        async def main() -> None:
+            server = await asyncio.start_server(connection, host, port)
+            log.info("serving on %s:%s", host, port)
+            async with server:
+                await server.serve_forever()
+
+        try:
+            asyncio.run(main())
+        except (KeyboardInterrupt, SystemExit):
+            pass
+
+
+def build_server(model_override: str | None = None, settings: Settings | None = None) -> CopilotServer:
+    """A server with every feature registered (one module per LSP feature)."""
+    from lsp.features import (code_action, completion, configuration, explain, feedback,
+                              inline_completion, status, sync)
+
+    server = CopilotServer(model_override=model_override, settings=settings)
+    for feature in (configuration, sync, inline_completion, completion, explain, code_action, status, feedback):
+        feature.register(server)
+    return server

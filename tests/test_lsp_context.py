@@ -1,0 +1,29 @@
+"""lsp.context: snippets from other open documents of the same language, within budget."""
+
+from lsp.context import OpenDoc, snippets
+
+PREFIX = "from billing import invoice_total\n\ndef charge(customer, invoice_lines):\n    total = invoice_total("
+
+
+def test_picks_the_most_similar_same_language_window():
+    docs = [
+        OpenDoc("/r/billing.py", "python", "import math\n\n" + "def invoice_total(invoice_lines, customer):\n"
+                "    return sum(l.amount for l in invoice_lines)\n"),
+        OpenDoc("/r/unrelated.py", "python", "def parse_args(argv):\n    return argv[1:]\n"),
+        OpenDoc("/r/billing.js", "javascript", "function invoice_total(invoice_lines, customer) {}\n"),
+        OpenDoc("/r/current.py", "python", PREFIX),
+    ]
+    out = snippets(PREFIX, "python", "/r/current.py", docs, budget_tokens=200)
+    paths = [p for p, _ in out]
+    assert paths[0] == "/r/billing.py"
+    assert "/r/billing.js" not in paths and "/r/current.py" not in paths
+    assert "invoice_total" in out[0][1]
+
+
+def test_budget_is_respected_and_zero_budget_gives_nothing():
+    big = "\n".join(f"invoice_total_{i} = customer_{i} + invoice_lines" for i in range(200))
+    docs = [OpenDoc(f"/r/{i}.py", "python", big) for i in range(5)]
+    out = snippets(PREFIX, "python", None, docs, budget_tokens=20)
+    assert sum(len(t) for _, t in out) <= 70
+    assert snippets(PREFIX, "python", None, docs, budget_tokens=0) == ()
+    assert snippets(PREFIX, None, None, docs) == ()
