@@ -55,6 +55,7 @@ class TrainRecipe:
     rows_per_forward: int = 1  # micro-batch rows; gradient accumulation up to batch_tokens
     gradient_checkpointing: str = "auto"  # auto (GPU only) | on | off
     suffix_share: float = 0.25
+    max_minutes: float = 0.0  # time budget for the loop; 0 = none. The LR schedule is fitted to it after 3 steps.
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -274,6 +275,24 @@ def lr_at(step: int, total: int, peak: float, warmup_ratio: float) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, prog))))
 
 
+def completion_loss(model, ids, labels, position_ids):
+    """Summed cross-entropy over the completion tokens of a packed micro-batch.
+
+    use_cache=False matters: with a cache, transformers ignores the packed position ids and lets the
+    examples of one row attend to each other. Logits are projected only where a completion token is
+    predicted (`logits_to_keep` mask): the loss ignores every other position, and the lm_head +
+    softmax over a ~150k vocabulary is a large share of a small model's step."""
+    import torch
+
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != -100
+    if not bool(keep.any()):
+        return torch.zeros((), device=ids.device)
+    logits = model(input_ids=ids, position_ids=position_ids, use_cache=False, logits_to_keep=keep).logits
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                             labels[:, 1:][keep[:, :-1]], reduction="sum")
+
+
 # ---------------------------------------------------------------------------- checkpoints
 def work_dir_for(name: str) -> Path:
     return paths.home() / "work" / "train" / check_name(name)
@@ -484,12 +503,9 @@ def train(
                     ids = torch.tensor(mb["input_ids"], device=dev)
                     labels = torch.tensor(mb["labels"], device=dev)
                     pos = torch.tensor(mb["position_ids"], device=dev)
-                    # use_cache=False matters: with a cache, transformers ignores the packed position ids
-                    # and lets examples in one row attend to each other.
-                    logits = model(input_ids=ids, position_ids=pos, use_cache=False).logits
-                    loss = torch.nn.functional.cross_entropy(
-                        logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
-                        ignore_index=-100, reduction="sum") / max(1, n_label)
+                    loss = completion_loss(model, ids, labels, pos) / max(1, n_label)
+                    if not loss.requires_grad:  # no completion token in this micro-batch
+                        continue
                     loss.backward()
                     step_loss += float(loss.detach())
                     tokens += sum(r.n_tokens for r in batch_rows[i:i + recipe.rows_per_forward])
@@ -502,6 +518,18 @@ def train(
                 bar.update(step, step_loss, tokens / max(1e-9, time.perf_counter() - t0))
                 if on_step:
                     on_step(step, step_loss)
+                elapsed = time.perf_counter() - t0
+                if recipe.max_minutes and step - start == 3:
+                    # Fit the schedule to the time budget from the measured step time.
+                    fit = start + int((recipe.max_minutes * 60 - elapsed) / (elapsed / 3)) + 3
+                    if fit < total:
+                        log(f"Time budget {recipe.max_minutes:g} min: {fit} steps instead of {total}")
+                        total = max(step, fit)
+                        if bar.p:
+                            bar.p.update(bar.task, total=total)
+                if recipe.max_minutes and elapsed > recipe.max_minutes * 60 and step < total:
+                    log(f"Time budget reached at step {step}/{total}")
+                    total = step
                 if step % recipe.checkpoint_every == 0 and step < total:
                     save_checkpoint(work, model, optimizer, step, run_key, losses)
         finally:

@@ -107,6 +107,17 @@ def test_packed_rows_do_not_attend_across_examples(tiny_model):  # noqa: F811
     assert torch.allclose(packed, separate[:-1], atol=1e-4)
     assert (packed > 0).sum() == sum(sum(1 for t in e.labels if t != -100) for e in exs)
 
+    # The trainer's loss (logits only at completion positions) equals the loss over full logits.
+    from copilot.train import completion_loss
+
+    t = {k: torch.tensor(v) for k, v in collate(pack(exs, 120)[:2], pad_id=0).items()}
+    with torch.no_grad():
+        full = model(input_ids=t["input_ids"], position_ids=t["position_ids"], use_cache=False).logits
+        want = torch.nn.functional.cross_entropy(full[:, :-1].reshape(-1, full.shape[-1]), t["labels"][:, 1:].reshape(-1),
+                                                 ignore_index=-100, reduction="sum")
+        got = completion_loss(model, t["input_ids"], t["labels"], t["position_ids"])
+    assert torch.isclose(got, want, rtol=1e-5)
+
 
 def test_training_lowers_loss_and_registers_candidate(home, tiny_model, dataset):  # noqa: F811
     from copilot.train import train
