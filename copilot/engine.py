@@ -58,6 +58,8 @@ class Engine:
         self._stop_strings = tuple(self.fim.stop_tokens) if self.fim else ()
         self._adapters: dict[str, str] = {}  # key -> source path
         self._adapter_meta: dict[str, dict] = {}
+        self._internal: dict[str, str] = {}  # key -> peft adapter name
+        self._n_loaded = 0
         self._caches: OrderedDict[tuple, _KV] = OrderedDict()
         self._max_caches = max_caches
         self.stats = {"reused_tokens": 0, "prefilled_tokens": 0}
@@ -111,29 +113,34 @@ class Engine:
 
     def load_adapter(self, path_or_name: str, name: str | None = None) -> str:
         """Load a peft adapter (folder, or registry NAME[@VERSION]); returns the key to pass as `adapter=`."""
+        from copilot import registry
+
         src = Path(path_or_name).expanduser()
-        meta: dict = {}
-        if not (src.is_dir() and (src / "adapter_config.json").is_file()):
-            try:
-                from copilot import registry
-            except ImportError:
-                raise UserInputError(f"unknown adapter '{path_or_name}' (not a peft adapter folder)") from None
-            src = registry.resolve_adapter(path_or_name)
-            meta = registry.verify_adapter(src, base_model_sha256=self.base_sha256) or {}
-        key = name or (str(path_or_name).split("@")[0] if not Path(path_or_name).exists() else src.name)
+        if src.is_dir():
+            meta = registry.verify_adapter(src, base_model_sha256=self.base_sha256, base_name=self.model_name) or {}
+            key = name or src.name
+        else:
+            src = registry.resolve_adapter(path_or_name, base_fingerprint=self.base_sha256, base_name=self.model_name)
+            meta = registry.verify_adapter(src) or {}
+            key = name or path_or_name.split("@")[0]
         with self.lock:
             from peft import PeftModel
 
-            if key in self._adapters:
-                self.model.delete_adapter(key)
+            self._n_loaded += 1
+            internal = f"adapter_{self._n_loaded}"  # peft names stay unique so a new version can replace an old one
             try:
                 if isinstance(self.model, PeftModel):
-                    self.model.load_adapter(str(src), adapter_name=key)
+                    self.model.load_adapter(str(src), adapter_name=internal)
                 else:
-                    self.model = PeftModel.from_pretrained(self.model, str(src), adapter_name=key)
+                    self.model = PeftModel.from_pretrained(self.model, str(src), adapter_name=internal)
             except (OSError, ValueError, RuntimeError, KeyError) as exc:
                 raise CopilotError(f"cannot load adapter from {src}: {str(exc).splitlines()[0]}") from None
             self.model.eval()
+            old = self._internal.get(key)
+            self._internal[key] = internal
+            if old is not None:
+                self.model.set_adapter(internal)
+                self.model.delete_adapter(old)
             self._adapters[key] = str(src)
             self._adapter_meta[key] = meta
             self._drop_caches(adapter=key)
@@ -142,12 +149,22 @@ class Engine:
     def unload_adapter(self, name: str) -> None:
         with self.lock:
             if name in self._adapters:
-                self.model.delete_adapter(name)
+                internal = self._internal.pop(name)
+                if self._internal:
+                    self.model.set_adapter(next(iter(self._internal.values())))
+                    self.model.delete_adapter(internal)
+                else:
+                    self.model = self.model.unload()  # back to the plain base model
                 del self._adapters[name]
+                self._adapter_meta.pop(name, None)
                 self._drop_caches(adapter=name)
 
     def adapter_source(self, name: str) -> str | None:
         return self._adapters.get(name)
+
+    def adapter_version(self, name: str) -> int | None:
+        """The registry version of a loaded adapter (None for a bare folder)."""
+        return self._adapter_meta.get(name, {}).get("version")
 
     @property
     def base_sha256(self) -> str | None:
@@ -168,7 +185,7 @@ class Engine:
             return self.model.disable_adapter()
         if adapter not in self._adapters:
             raise UserInputError(f"unknown adapter '{adapter}': loaded adapters are {', '.join(self._adapters)}")
-        self.model.set_adapter(adapter)
+        self.model.set_adapter(self._internal[adapter])
         return nullcontext()
 
     # ------------------------------------------------------------------ caches

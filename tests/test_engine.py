@@ -72,8 +72,16 @@ def test_adapter_switching_per_call(tmp_path, tiny_model_dir):
     assert with_adapter.raw != base_out
     with pytest.raises(UserInputError, match="unknown adapter 'other'"):
         eng.complete(*prompt, adapter="other")
+    # A new version under the same key replaces the old one (what the nightly hot swap does).
+    second = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                            LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj"], init_lora_weights=False))
+    second.save_pretrained(tmp_path / "lora2")
+    eng.load_adapter(str(tmp_path / "lora2"), name="team")
+    assert eng.adapters == ["team"] and eng.adapter_source("team").endswith("lora2")
+    assert eng.complete(*prompt, adapter="team", max_new_tokens=10, multiline=True).raw != with_adapter.raw
     eng.unload_adapter("team")
     assert eng.adapters == []
+    assert eng.complete(*prompt, max_new_tokens=10, multiline=True).raw == base_out
 
 
 def test_explain_streams_the_text(engine):
