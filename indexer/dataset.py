@@ -1,0 +1,151 @@
+"""The pairs dataset on disk: ``datasets`` save_to_disk + parquet + manifest.json, written atomically.
+
+Layout of an output directory:
+    manifest.json          DatasetManifest (repos + heads, config hash, counts, filters, secrets, fingerprint)
+    data/                  DatasetDict.save_to_disk (splits "train" and "test")
+    parquet/train.parquet  the same rows as parquet
+    parquet/test.parquet
+    pool.parquet           every mined pair before the split (incremental runs re-split it)
+    state.json             what was mined: per repo head, commits (sha, time), path -> blob sha; file hashes
+
+Everything is written to a temporary sibling directory and renamed into place: an interrupted run leaves
+the previous dataset intact. An output directory holding a different dataset is refused unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from copilot.types import TrainingPair, UserInputError
+
+MANIFEST = "manifest.json"
+STATE = "state.json"
+POOL = "pool.parquet"
+DATA_DIR = "data"
+PARQUET_DIR = "parquet"
+SPLITS = ("train", "test")
+COLUMNS = [f.name for f in fields(TrainingPair)]
+
+
+def _features():
+    from datasets import Features, Value
+
+    types = {"commit_time": "int64", "span_start": "int64", "span_end": "int64", "multiline": "bool"}
+    return Features({c: Value(types.get(c, "string")) for c in COLUMNS})
+
+
+def read_manifest(out: Path) -> dict[str, Any] | None:
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserInputError(f"{path}: unreadable manifest ({e}); use --force to replace the dataset") from None
+
+
+def read_state(out: Path) -> dict[str, Any]:
+    path = Path(out) / STATE
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_pool(out: Path) -> list[dict[str, Any]]:
+    path = Path(out) / POOL
+    if not path.is_file():
+        return []
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
+def check_target(out: Path, identity: dict[str, Any], force: bool) -> dict[str, Any] | None:
+    """The previous manifest when ``out`` holds the same dataset (same repos and config) -> incremental run;
+    None for a fresh run. Refuses (UserInputError) to touch a different dataset unless ``force``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"{out}: exists and is not a directory")
+    if not out.exists() or not any(out.iterdir()):
+        return None
+    manifest = None
+    try:
+        manifest = read_manifest(out)
+    except UserInputError:
+        if not force:
+            raise
+    if force:
+        return None
+    if manifest is None:
+        raise UserInputError(f"{out} is not empty and holds no pairs dataset; use --force to replace it")
+    previous = manifest.get("extra", {}).get("identity")
+    if previous != identity:
+        had = ", ".join(previous.get("repos", [])) if isinstance(previous, dict) else "?"
+        raise UserInputError(
+            f"{out} already holds a different dataset (repos: {had}; or other settings); "
+            f"use --force to replace it")
+    return manifest
+
+
+def write_dataset(out: Path, splits: dict[str, list[dict[str, Any]]], pool: list[dict[str, Any]],
+                  state: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """Write everything into a temporary sibling directory, then rename it into place."""
+    import datasets
+    import pyarrow as pa
+    from datasets import Dataset, DatasetDict
+
+    datasets.disable_progress_bars()
+    import pyarrow.parquet as pq
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        features = _features()
+        dd = DatasetDict({name: Dataset.from_dict(_columns(splits.get(name, [])), features=features)
+                          for name in SPLITS})
+        dd.save_to_disk(str(tmp / DATA_DIR))
+        (tmp / PARQUET_DIR).mkdir()
+        for name in SPLITS:
+            dd[name].to_parquet(str(tmp / PARQUET_DIR / f"{name}.parquet"))
+        pool_table = pa.Table.from_pydict(_columns(pool), schema=features.arrow_schema)
+        pq.write_table(pool_table, tmp / POOL)
+        (tmp / STATE).write_text(json.dumps(state), encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _swap(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {c: [r.get(c) for r in rows] for c in COLUMNS}
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    if out.exists():
+        backup = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, backup)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            os.replace(backup, out)
+            raise
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def load_pairs(out: Path, split: str | None = None):
+    """Load the saved dataset (a DatasetDict, or one split) for the trainer/evaluator."""
+    from datasets import load_from_disk
+
+    dd = load_from_disk(str(Path(out) / DATA_DIR))
+    return dd[split] if split else dd

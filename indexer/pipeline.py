@@ -1,0 +1,495 @@
+"""One indexing run: repos -> filtered file versions -> pairs -> time split -> dataset on disk.
+
+First run: every commit's added code (history FIM) and every HEAD file (AST-aligned FIM + explain pairs).
+Later runs into the same output (same repos and settings) are incremental: only commits after the
+previous head and HEAD blobs whose sha changed are mined; their pairs are appended to the pool, pairs of
+changed/deleted files are replaced, and the split is recomputed over everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from copilot.types import DatasetManifest, TrainingPair, UserInputError
+from indexer import dataset as ds
+from indexer import filters as F
+from indexer.extract import units_from_tree
+from indexer.languages import SUPPORTED_LANGUAGES, get_parser, language_for_path
+from indexer.pairs import PairConfig, SourceText, explain_pairs, fim_pair, fims_for_added_lines, sample_fims
+from indexer.repos import (MODE_SUBMODULE, MODE_SYMLINK, CommitInfo, Repo, commit_changes, head_files,
+                           list_commits, open_repo, parse_since)
+
+TOOL_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    languages: tuple[str, ...] = SUPPORTED_LANGUAGES
+    max_file_bytes: int = 1_000_000
+    pairs: PairConfig = field(default_factory=PairConfig)
+    history: bool = True
+    explain: bool = True
+    secrets: str = "redact"  # "redact": replace with <SECRET>; "drop": skip the whole file version
+    mask_emails: bool = True
+    near_dup_threshold: float = 0.85
+    test_fraction: float = 0.1  # newest share of commits that forms the test split ...
+    test_commits: int | None = None  # ... or the newest N commits ...
+    test_days: float | None = None  # ... or the commits of the last D days
+
+    def config_hash(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Reporter:
+    """Progress hooks; the CLI draws them with rich. The default does nothing."""
+
+    def start(self, task: str, total: int | None, description: str = "") -> None: ...
+
+    def advance(self, task: str, n: int = 1) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+@dataclass
+class IndexResult:
+    out: Path
+    manifest: dict[str, Any]
+    incremental: bool
+    new_pairs: int
+    bytes_mined: int
+    files_mined: int
+    commits_mined: int
+    seconds: float
+
+
+class _Run:
+    """Mutable state of one run: counters, dedup indexes, new rows."""
+
+    def __init__(self, config: IndexConfig, file_hashes: set[str], pair_keys: set[str]):
+        self.config = config
+        self.filters: Counter[str] = Counter()
+        self.secrets: Counter[str] = Counter()
+        self.emails = 0
+        self.file_hashes = file_hashes
+        self.pair_keys = pair_keys
+        self.file_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)
+        self.middle_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)
+        self.rows: list[dict[str, Any]] = []
+        self.bytes = 0
+        self.files = 0
+
+    # -- filters
+
+    def path_reason(self, path: str, rules: F.IgnoreRules, linguist) -> str | None:
+        if F.is_env_file(path):
+            return "env_file"
+        if F.is_lockfile(path):
+            return "generated"
+        lang = language_for_path(path)
+        if lang is None:
+            return "not_source"
+        if lang not in self.config.languages:
+            return "language_not_selected"
+        if F.is_ignored(path, rules):
+            return "ignored"
+        if F.is_vendored(path):
+            return "vendored"
+        if F.is_generated_path(path, linguist):
+            return "generated"
+        return None
+
+    def count(self, reason: str) -> None:
+        if reason != "not_source":
+            self.filters[reason] += 1
+
+    def clean_text(self, data: bytes | None) -> tuple[str | None, str | None]:
+        """(text, None) for a usable file version (secrets redacted, emails masked), else (None, reason)."""
+        if data is None:
+            return None, "missing_object"
+        if F.is_binary(data):
+            return None, "binary"
+        text = F.decode_utf8(data)
+        if text is None:
+            return None, "invalid_utf8"
+        if F.is_generated_text(text):
+            return None, "generated"
+        if F.is_minified(text):
+            return None, "minified"
+        hits = F.find_secrets(text)
+        if hits:
+            self.secrets.update(F.count_secret_kinds(hits))
+            if self.config.secrets == "drop":
+                return None, "secret_dropped"
+            text = F.redact_secrets(text, hits)
+        if self.config.mask_emails:
+            text, n = F.mask_emails(text)
+            self.emails += n
+        return text, None
+
+    # -- pairs
+
+    def add_fim(self, pair: TrainingPair) -> bool:
+        key = F.normalized_hash(pair.prefix[-400:] + "\0" + pair.middle + "\0" + pair.suffix[:200])
+        if key in self.pair_keys:
+            self.filters["duplicate_pair"] += 1
+            return False
+        if self.middle_neardup.check_and_add(pair.middle):
+            self.filters["near_duplicate_pair"] += 1
+            return False
+        self.pair_keys.add(key)
+        self.rows.append(pair.to_row())
+        return True
+
+
+def _identity(repos: list[Repo], config: IndexConfig) -> dict[str, Any]:
+    return {"repos": sorted(r.key for r in repos), "config_hash": config.config_hash()}
+
+
+def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = None, *, since: str | None = None,
+                force: bool = False, reporter: Reporter | None = None) -> IndexResult:
+    """Mine ``specs`` (paths, bare repos or URLs) into the dataset at ``out``. See the module docstring."""
+    config = config or IndexConfig()
+    reporter = reporter or Reporter()
+    if not specs:
+        raise UserInputError("give at least one repository")
+    if config.secrets not in ("redact", "drop"):
+        raise UserInputError("secrets policy must be 'redact' or 'drop'")
+    t0 = time.perf_counter()
+    out = Path(out).expanduser()
+    repos: list[Repo] = []
+    try:
+        for spec in specs:
+            repo = open_repo(spec)
+            if any(r.key == repo.key for r in repos):
+                repo.close()
+                continue
+            repos.append(repo)
+        identity = _identity(repos, config)
+        previous = ds.check_target(out, identity, force)
+        incremental = previous is not None
+        state = ds.read_state(out) if incremental else {}
+        pool = ds.read_pool(out) if incremental else []
+        run = _Run(config, set(state.get("file_hashes", [])),
+                   {F.normalized_hash(r["prefix"][-400:] + "\0" + r["middle"] + "\0" + r["suffix"][:200])
+                    for r in pool if r["kind"] != "explain"})
+        since_rev, since_time = parse_since(since) if since else (None, None)
+        repo_states: dict[str, Any] = {}
+        repo_reports: dict[str, Any] = {}
+        drop_paths: set[tuple[str, str]] = set()
+        reset_repos: set[str] = set()
+        commits_mined = 0
+        for repo in repos:
+            prev = (state.get("repos") or {}).get(repo.key, {})
+            info = _mine_repo(repo, prev, run, reporter, since_rev, since_time, drop_paths, reset_repos)
+            repo_states[repo.key] = info.pop("state")
+            repo_reports[repo.key] = info
+            commits_mined += info["commits_mined"]
+        # Merge with the previous pool: replaced files and rewritten repos lose their old rows.
+        kept = [r for r in pool
+                if r["repo"] not in reset_repos
+                and not (r["kind"] in ("fim_file", "explain") and (r["repo"], r["path"]) in drop_paths)]
+        all_rows = kept + run.rows
+        all_commits = [(sha, t) for st in repo_states.values() for sha, t in st["commits"]]
+        test_commits = choose_test_commits(all_commits, config)
+        splits, leaks = split_rows(all_rows, test_commits, config.near_dup_threshold)
+        run.filters["test_leak"] += leaks
+        manifest = _manifest(repos, repo_reports, config, splits, run, identity, test_commits, all_commits,
+                             incremental, previous)
+        new_state = {"repos": repo_states, "file_hashes": sorted(run.file_hashes)}
+        reporter.note(f"writing {sum(len(v) for v in splits.values())} pairs to {out}")
+        ds.write_dataset(out, splits, all_rows, new_state, manifest)
+        return IndexResult(out=out, manifest=manifest, incremental=incremental, new_pairs=len(run.rows),
+                           bytes_mined=run.bytes, files_mined=run.files, commits_mined=commits_mined,
+                           seconds=time.perf_counter() - t0)
+    finally:
+        for repo in repos:
+            repo.close()
+
+
+def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, since_rev: str | None,
+               since_time: int | None, drop_paths: set[tuple[str, str]], reset_repos: set[str]) -> dict[str, Any]:
+    config = run.config
+    prev_commits = [tuple(c) for c in prev.get("commits", [])]
+    prev_files: dict[str, str] = dict(prev.get("files", {}))
+    prev_head = prev.get("head")
+    rev = since_rev
+    if rev is None and since_time is None and prev_head:
+        if _is_ancestor(repo, prev_head):
+            rev = prev_head
+        else:
+            repo.notes.append("previous head is gone (history rewritten): mined again from scratch")
+            reset_repos.add(repo.key)
+            prev_commits, prev_files = [], {}
+    commits = list_commits(repo, rev, since_time)
+    known = {c[0] for c in prev_commits}
+    new_commits = [c for c in commits if c.sha not in known]
+    all_commits = prev_commits + [(c.sha, c.time) for c in new_commits]
+    oldest = min(all_commits, key=lambda c: c[1]) if all_commits else (repo.head or "", 0)
+
+    # ignore rules and generated markers from HEAD
+    entries = list(head_files(repo))
+    rule_files: dict[str, str] = {}
+    linguist = None
+    blobs = repo.blobs()
+    for e in entries:
+        if e.type == "blob" and e.mode != MODE_SYMLINK and (F.is_ignore_file(e.path) or e.path == ".gitattributes"):
+            data = blobs.read(e.sha, max_bytes=1_000_000)
+            text = F.decode_utf8(data) if data else None
+            if text is None:
+                continue
+            if e.path == ".gitattributes":
+                linguist = F.generated_patterns(text)
+            else:
+                rule_files[e.path] = text
+    rules = F.IgnoreRules(rule_files)
+
+    # history: the code each new commit added
+    last_change: dict[str, tuple[str, int]] = {}
+    bytes_before = run.bytes
+    files_before = run.files
+    if config.history and new_commits:
+        reporter.start("commits", len(new_commits), f"commits {repo.spec}")
+        for info, changes in commit_changes(repo, new_commits):
+            reporter.advance("commits", 1)
+            for ch in changes:
+                if not ch.path or not ch.blob or ch.mode in (MODE_SYMLINK, MODE_SUBMODULE):
+                    continue
+                last_change[ch.path] = (info.sha, info.time)
+                if not ch.added or run.path_reason(ch.path, rules, linguist):
+                    continue
+                _mine_history_version(repo, info, ch, run)
+    # HEAD files
+    new_files: dict[str, str] = {}
+    head_info = {"files_total": 0, "submodules": []}
+    reporter.start("files", len(entries), f"files {repo.spec}")
+    for e in entries:
+        reporter.advance("files", 1)
+        if e.mode == MODE_SUBMODULE or e.type == "commit":
+            run.count("submodule")
+            head_info["submodules"].append(e.path)
+            repo.notes.append(f"submodule {e.path} skipped")
+            continue
+        if e.type != "blob":
+            continue
+        if e.mode == MODE_SYMLINK:
+            run.count("symlink")
+            continue
+        new_files[e.path] = e.sha
+        if prev_files.get(e.path) == e.sha:
+            continue  # unchanged blob: mined before
+        if prev_files:
+            drop_paths.add((repo.key, e.path))
+        reason = run.path_reason(e.path, rules, linguist)
+        if reason:
+            run.count(reason)
+            continue
+        head_info["files_total"] += 1
+        if F.is_oversized(e.size, config.max_file_bytes):
+            run.count("oversized")
+            continue
+        data = blobs.read(e.sha, max_bytes=config.max_file_bytes)
+        if data is not None:
+            run.bytes += len(data)
+        text, reason = run.clean_text(data)
+        if text is None:
+            run.count(reason or "filtered")
+            if reason == "missing_object":
+                repo.notes.append(f"{e.path}: object {e.sha[:12]} missing or corrupt, skipped")
+            continue
+        h = F.normalized_hash(text)
+        if h in run.file_hashes:
+            run.count("exact_duplicate")
+            continue
+        run.file_hashes.add(h)
+        if run.file_neardup.check_and_add(text):
+            run.count("near_duplicate")
+            continue
+        commit, ctime = last_change.get(e.path) or _attribution(prev.get("last_change", {}), e.path, oldest)
+        _mine_current_file(repo, e.path, e.sha, text, commit, ctime, run)
+    for path in prev_files:
+        if path not in new_files:
+            drop_paths.add((repo.key, path))
+    lc = dict(prev.get("last_change", {}))
+    lc.update({p: list(v) for p, v in last_change.items()})
+    return {
+        "spec": repo.spec,
+        "head": repo.head,
+        "bare": repo.bare,
+        "shallow": repo.shallow,
+        "commits_total": len(all_commits),
+        "commits_mined": len(new_commits),
+        "files_mined": run.files - files_before,
+        "bytes_mined": run.bytes - bytes_before,
+        "since": rev,
+        "submodules": head_info["submodules"],
+        "notes": list(repo.notes),
+        "state": {"head": repo.head, "commits": [list(c) for c in all_commits], "files": new_files,
+                  "last_change": lc},
+    }
+
+
+def _is_ancestor(repo: Repo, sha: str) -> bool:
+    import subprocess
+
+    if repo.head is None:
+        return False
+    proc = subprocess.run(["git", "merge-base", "--is-ancestor", sha, repo.head], cwd=str(repo.git_dir),
+                          capture_output=True)
+    return proc.returncode == 0
+
+
+def _attribution(prev_last_change: dict[str, list], path: str, oldest: tuple) -> tuple[str, int]:
+    if path in prev_last_change:
+        sha, t = prev_last_change[path]
+        return sha, int(t)
+    return oldest[0], int(oldest[1])
+
+
+def _parse(text: str, language: str):
+    src = SourceText(text)
+    return src, get_parser(language).parse(src.data)
+
+
+def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run) -> None:
+    config = run.config
+    data = repo.blobs().read(ch.blob, max_bytes=config.max_file_bytes)
+    if data is not None:
+        run.bytes += len(data)
+        run.files += 1
+    text, reason = run.clean_text(data)
+    if text is None:
+        run.count(reason or "filtered")
+        return
+    language = language_for_path(ch.path)
+    src, tree = _parse(text, language)
+    for fim in fims_for_added_lines(tree, src, ch.added, config.pairs):
+        run.add_fim(fim_pair(src, fim, config.pairs, kind="fim_history", repo=repo.key, path=ch.path,
+                             commit=info.sha, commit_time=info.time, language=language))
+
+
+def _mine_current_file(repo: Repo, path: str, blob: str, text: str, commit: str, ctime: int, run: _Run) -> None:
+    config = run.config
+    language = language_for_path(path)
+    run.files += 1
+    src, tree = _parse(text, language)
+    rng = random.Random(f"{config.pairs.seed}:{blob}")
+    for fim in sample_fims(tree, src, config.pairs, rng):
+        run.add_fim(fim_pair(src, fim, config.pairs, kind="fim_file", repo=repo.key, path=path, commit=commit,
+                             commit_time=ctime, language=language))
+    if config.explain:
+        units = units_from_tree(tree.root_node, src.data, language, path)
+        for pair in explain_pairs(units, config.pairs, repo=repo.key, commit=commit, commit_time=ctime):
+            key = F.normalized_hash(pair.prompt + "\0" + pair.completion)
+            if key in run.pair_keys:
+                run.filters["duplicate_pair"] += 1
+                continue
+            run.pair_keys.add(key)
+            run.rows.append(pair.to_row())
+
+
+# ---------------------------------------------------------------- split
+
+
+def choose_test_commits(commits: list[tuple[str, int]], config: IndexConfig) -> set[str]:
+    """The newest commits (by commit time): last N, last D days, or the newest ``test_fraction`` (default 10%).
+    At least one commit stays in train."""
+    if not commits:
+        return set()
+    ordered = sorted(commits, key=lambda c: c[1])
+    if config.test_days is not None:
+        newest = ordered[-1][1]
+        cut = newest - config.test_days * 86400
+        chosen = [c for c in ordered if c[1] >= cut]
+    else:
+        if config.test_commits is not None:
+            n = config.test_commits
+        else:
+            n = int(len(ordered) * config.test_fraction + 0.999999) if len(ordered) > 1 else 0
+        n = min(n, len(ordered) - 1)
+        chosen = ordered[len(ordered) - n:] if n > 0 else []
+    return {sha for sha, _ in chosen}
+
+
+def _middle(row: dict[str, Any]) -> str:
+    return row["middle"] if row["kind"] != "explain" else row["completion"]
+
+
+def split_rows(rows: list[dict[str, Any]], test_commits: set[str], threshold: float = 0.85
+               ) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """Rows of test commits -> test; train rows whose middle equals (normalized) or nearly equals a test
+    middle are removed. Returns ({"train": [...], "test": [...]}, number removed)."""
+    test, train = [], []
+    for r in rows:
+        r = dict(r)
+        r["split"] = "test" if r["commit"] in test_commits else "train"
+        (test if r["split"] == "test" else train).append(r)
+    exact = {F.normalized_hash(_middle(r)) for r in test}
+    near = F.NearDupIndex(threshold=threshold)
+    for r in test:
+        near.add(_middle(r))
+    kept, removed = [], 0
+    for r in train:
+        m = _middle(r)
+        if F.normalized_hash(m) in exact or near.query(m):
+            removed += 1
+            continue
+        kept.append(r)
+    return {"train": kept, "test": test}, removed
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def _manifest(repos, reports, config: IndexConfig, splits, run: _Run, identity, test_commits, all_commits,
+              incremental: bool, previous: dict[str, Any] | None) -> dict[str, Any]:
+    rows = splits["train"] + splits["test"]
+    counts: dict[str, Any] = {
+        "total": len(rows),
+        "by_split": {k: len(v) for k, v in splits.items()},
+        "by_kind": dict(Counter(r["kind"] for r in rows)),
+        "by_language": dict(Counter(r["language"] for r in rows)),
+        "by_kind_split": dict(Counter(f"{r['kind']}/{r['split']}" for r in rows)),
+        "this_run": {"new_pairs": len(run.rows), "files_mined": run.files, "bytes_mined": run.bytes,
+                     "commits_mined": sum(r["commits_mined"] for r in reports.values())},
+    }
+    fingerprint = hashlib.sha256(json.dumps(
+        {"config": identity["config_hash"], "heads": {r.key: r.head for r in repos}}, sort_keys=True
+    ).encode()).hexdigest()[:24]
+    test_times = [t for sha, t in all_commits if sha in test_commits]
+    secrets = dict(run.secrets)
+    prev_runs = (previous or {}).get("extra", {}).get("runs", [])
+    manifest = DatasetManifest(
+        fingerprint=fingerprint,
+        config_hash=identity["config_hash"],
+        repos=reports,
+        counts=counts,
+        filters=dict(sorted(run.filters.items())),
+        secrets=secrets,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        tool_version=TOOL_VERSION,
+        extra={
+            "identity": identity,
+            "config": json.loads(json.dumps(asdict(config), default=list)),
+            "split": {"test_commits": len(test_commits), "total_commits": len(all_commits),
+                      "test_since": min(test_times) if test_times else None,
+                      "rule": ("days" if config.test_days is not None else
+                               "commits" if config.test_commits is not None else "fraction")},
+            "secrets_action": config.secrets,
+            "secrets_found": sum(secrets.values()),
+            "emails_masked": run.emails,
+            "incremental": incremental,
+            "prompt_format": "qwen-fim-psm",
+            "runs": prev_runs + [{"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                  "incremental": incremental, **counts["this_run"]}],
+        },
+    )
+    return manifest.to_dict()
