@@ -14,12 +14,14 @@ from lsp import positions
 from lsp.features.util import open_document
 from lsp.symbols import enclosing
 
-KIND = "source.copilot.explain"
+# A standard kind: lsprotocol-based clients cannot parse custom kinds, and quick fixes are what
+# editors show in the light bulb.
+KIND = types.CodeActionKind.QuickFix
 
 
 def register(server: Any) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
-                    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.Empty, KIND]))
+                    types.CodeActionOptions(code_action_kinds=[KIND]))
     def code_action(ls: Any, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
         doc = open_document(ls, uri)

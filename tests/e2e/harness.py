@@ -131,6 +131,25 @@ class Session:
             position=types.Position(line=line, character=character),
             context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic))
 
+    async def raw_request(self, method: str, params: Any) -> Any:
+        """A request whose result is returned as plain JSON data, not parsed by lsprotocol (whose
+        client-side parser turns every CodeAction carrying a command into a Command)."""
+        import uuid
+
+        from lsp.features.util import plain
+
+        proto = self.client.protocol
+        msg_id = str(uuid.uuid4())
+        fut = proto.send_request(method, params, msg_id=msg_id)
+        proto._result_types[msg_id] = None
+        return plain(await asyncio.wrap_future(fut))
+
+    async def code_actions(self, uri: str, line: int, character: int) -> list[dict[str, Any]]:
+        pos = types.Position(line=line, character=character)
+        return await self.raw_request(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), range=types.Range(start=pos, end=pos),
+            context=types.CodeActionContext(diagnostics=[])))
+
     async def inline(self, uri: str, line: int, character: int) -> types.InlineCompletionList:
         return await self.client.text_document_inline_completion_async(self.inline_params(uri, line, character))
 

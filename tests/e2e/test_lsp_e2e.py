@@ -1,0 +1,302 @@
+"""End to end: the real `copilot-lsp` process over stdio, driven by pygls' real LanguageClient,
+with the tiny random model (and once, marked slow, with the embedded 0.5B)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from harness import Session
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from lsp.positions import units
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def wait_for(pred, timeout: float = 30.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = await pred()
+        if value or loop.time() > end:
+            return value
+        await asyncio.sleep(0.02)
+
+
+def test_full_session(tiny_model_dir, tmp_path):
+    home = tmp_path / "home"
+    root = tmp_path / "proj"
+    root.mkdir()
+    uri = (root / "app.py").as_uri()
+    text = "import os\n\n\nclass Greeter:\n    def hello(self, name):\n        return \n"
+
+    async def main():
+        s = Session(tiny_model_dir, root=root, home=home, init_options={"copilot": {"debounceMs": 60}})
+        init = await s.start()
+        caps = init.capabilities
+        assert caps.inline_completion_provider is not None
+        assert caps.text_document_sync.change == types.TextDocumentSyncKind.Incremental
+        assert {"copilot.explain", "copilot.explainStream", "copilot.status"} <= set(caps.execute_command_provider.commands)
+        st = await s.wait_ready()
+        assert st["state"] == "ready" and st["debounce_ms"] == 60, st
+        assert any("ready" in m for m in s.logs)
+
+        # initialize -> didOpen -> inlineCompletion
+        s.open(uri, text)
+        first = await s.inline(uri, 5, 15)
+        assert len(first.items) == 1
+        item = first.items[0]
+        suggestion = item.insert_text
+        assert suggestion.strip()
+        assert (item.range.start.line, item.range.start.character) == (5, 15)
+        assert item.command.command == "copilot.accepted"
+        st = await s.status()
+        calls = st["counters"]["model_calls"]
+
+        # didChange: type the suggestion's first character -> served from the typed-ahead cache
+        s.change(uri, 2, (5, 15), (5, 15), suggestion[0])
+        second = await s.inline(uri, 5, 16)
+        assert [i.insert_text for i in second.items] == [suggestion[1:]]
+        st = await s.status()
+        assert st["counters"]["model_calls"] == calls and st["counters"]["cache_hits"] == 1
+        # ... and typing something else asks the model again
+        s.change(uri, 3, (5, 16), (5, 16), "#")
+        await s.inline(uri, 5, 17)
+        assert (await s.status())["counters"]["model_calls"] == calls + 1
+
+        # cancellation: long generations (maxTokens 1024) stopped by a newer request and by $/cancelRequest
+        s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"maxTokens": 1024}))
+        s.open(uri + ".long.py", "def f():\n\n", version=1)
+        long_uri = uri + ".long.py"
+        proto = s.client.protocol
+        a = asyncio.ensure_future(proto.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, s.inline_params(long_uri, 1, 0), msg_id="req-A"))
+        assert await wait_for(lambda: _running(s, long_uri)), "request A never started generating"
+        b = asyncio.ensure_future(proto.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, s.inline_params(long_uri, 2, 0), msg_id="req-B"))
+        res_a = await asyncio.wait_for(a, 60)
+        assert list(res_a.items) == []  # superseded: empty, not an error
+        assert await wait_for(lambda: _running(s, long_uri)), "request B never started generating"
+        proto.notify(types.CANCEL_REQUEST, types.CancelParams(id="req-B"))
+        with pytest.raises(JsonRpcException) as err:
+            await asyncio.wait_for(b, 60)
+        assert err.value.code == types.LSPErrorCodes.RequestCancelled
+        st = await wait_for(lambda: _stopped(s, 2))
+        # both generations were stopped inside the engine, long before 1024 tokens each
+        assert st and st["counters"]["stopped_generations"] == 2, st
+        assert st["counters"]["generated_tokens"] < 1024 + 200
+        s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"maxTokens": 16}))
+
+        # config change: turn python off, then on again
+        s.client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"copilot": {"languages": {"python": False}}}))
+        off = await s.inline(uri, 1, 0)
+        assert list(off.items) == [] and (await s.status())["counters"]["disabled"] == 1
+        s.client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"copilot": {"languages": {"python": True}}}))
+
+        # textDocument/completion fallback: one item with the full text as a text edit
+        comp = await s.client.text_document_completion_async(types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=1, character=0)))
+        assert len(comp.items) == 1 and comp.items[0].text_edit.new_text.strip()
+
+        # code action on the method -> "Explain this function" running copilot.explain on its range
+        actions = await s.code_actions(uri, 4, 10)
+        assert len(actions) == 1 and actions[0]["title"].startswith("Explain this function")
+        assert actions[0]["kind"] == "quickfix"
+        cmd = actions[0]["command"]
+        assert cmd["command"] == "copilot.explain"
+        rng = cmd["arguments"][1]
+        assert (rng["start"]["line"], rng["start"]["character"], rng["end"]["line"]) == (4, 4, 5)
+        assert await s.code_actions(uri, 0, 3) == []  # "import os": no function around it
+        explained = await s.command(cmd["command"], *cmd["arguments"])
+        assert explained["markdown"].startswith("### `hello`") and explained["sections"] == 1
+
+        # executeCommand explain on the whole document: overview + each top-level unit
+        whole = await s.command("copilot.explain", uri)
+        assert whole["markdown"].startswith("### Overview") and "### `Greeter`" in whole["markdown"]
+
+        # explainStream: $/progress begin ... end on the client's token
+        streamed = await s.command("copilot.explainStream", uri, None, "tok-1")
+        assert streamed["markdown"] == whole["markdown"]
+        kinds = [p.value["kind"] if isinstance(p.value, dict) else p.value.kind for p in s.progress if p.token == "tok-1"]
+        assert kinds[0] == "begin" and kinds[-1] == "end"
+
+        # explain errors are one-line JSON-RPC errors, the server stays up
+        with pytest.raises(JsonRpcException, match="document not open"):
+            await s.command("copilot.explain", "file:///nowhere.py")
+        with pytest.raises(JsonRpcException, match="URI"):
+            await s.command("copilot.explain", 42)
+
+        # feedback: accepted -> one JSONL line with the completion, adapter, latency; no file contents
+        s.client.protocol.notify("copilot/accepted", {"id": item.command.arguments[0]})
+        s.client.protocol.notify("copilot/rejected", {"id": "no-such-id"})
+        await s.status()  # notifications are handled in order before this reply
+        lines = (home / "feedback" / "lsp-feedback.jsonl").read_text().splitlines()
+        assert len(lines) == 1
+        row = json.loads(lines[0])
+        assert row["event"] == "accepted" and row["completion"] == suggestion and row["language"] == "python"
+        assert "return" not in json.dumps(row)  # the document is not in it
+
+        # didClose forgets the document: no completion for it any more
+        s.client.text_document_did_close(types.DidCloseTextDocumentParams(
+            text_document=types.TextDocumentIdentifier(uri=uri)))
+        assert list((await s.inline(uri, 5, 15)).items) == []
+
+        rc = await s.stop()
+        assert rc == 0
+
+    run(main())
+
+
+async def _running(s: Session, uri: str):
+    st = await s.status()
+    return st["scheduler"]["running"] == uri and st
+
+
+async def _stopped(s: Session, n: int):
+    st = await s.status()
+    return st if st["counters"]["stopped_generations"] >= n else None
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
+def test_positions_emoji_cjk_crlf(tiny_model_dir, tmp_path, encoding):
+    uri = (tmp_path / "u.py").as_uri()
+    head = "# 😀 中文 𝄞\r\ndef f(a):\r\n"
+    line2 = "    s = '😀中' + "
+    text = head + line2
+    js_uri = (tmp_path / "u.js").as_uri()
+    js_line = "const s = '😀中'; function greet(n) { return n; }"
+
+    async def main():
+        s = Session(tiny_model_dir, home=tmp_path / "home", encodings=[encoding])
+        init = await s.start()
+        assert init.capabilities.position_encoding == encoding
+        assert (await s.wait_ready())["state"] == "ready"
+        s.open(uri, text)
+        col = units(line2, encoding)
+        res = await s.inline(uri, 2, col)
+        assert len(res.items) == 1
+        x = res.items[0].insert_text
+        assert (res.items[0].range.start.line, res.items[0].range.start.character) == (2, col)
+        before = (await s.status())["counters"]
+        # type the first character at the client-side position: the server must apply the edit at
+        # exactly the right place for the typed-ahead cache to match
+        s.change(uri, 2, (2, col), (2, col), x[0])
+        res2 = await s.inline(uri, 2, col + units(x[0], encoding))
+        after = (await s.status())["counters"]
+        assert [i.insert_text for i in res2.items] == [x[1:]]
+        assert after["cache_hits"] == before["cache_hits"] + 1 and after["model_calls"] == before["model_calls"]
+        # a position inside the emoji (mid surrogate pair / mid UTF-8 sequence) clamps before it;
+        # a character past the end of a line clamps to its end
+        mid = units("    s = '", encoding) + 1
+        r = await s.inline(uri, 2, mid)
+        if r.items:
+            assert r.items[0].range.start.character == units("    s = '", encoding)
+        r = await s.inline(uri, 0, 10_000)
+        if r.items:
+            assert r.items[0].range.start.character == units("# 😀 中文 𝄞", encoding)
+        # server -> client positions: the function after an emoji on the same line
+        s.open(js_uri, js_line, language="javascript")
+        acts = await s.code_actions(js_uri, 0, units(js_line, encoding) - 3)
+        assert len(acts) == 1 and "greet" in acts[0]["title"]
+        rng = acts[0]["command"]["arguments"][1]
+        assert rng["start"] == {"line": 0, "character": units("const s = '😀中'; ", encoding)}
+        assert rng["end"] == {"line": 0, "character": units(js_line, encoding)}
+        assert await s.stop() == 0
+
+    run(main())
+
+
+def test_model_that_fails_to_load_keeps_the_server_up(tmp_path):
+    uri = (tmp_path / "a.py").as_uri()
+
+    async def main():
+        s = Session(tmp_path / "no-such-model", home=tmp_path / "home")
+        await s.start()
+        st = await s.wait_ready(60)
+        assert st["state"] == "failed" and st["error"] and "\n" not in st["error"]
+        assert any("failed to load" in m for m in s.shown)
+        s.open(uri, "def f():\n    ")
+        res = await asyncio.wait_for(s.inline(uri, 1, 4), 10)
+        assert list(res.items) == []
+        with pytest.raises(JsonRpcException, match="failed to load"):
+            await s.command("copilot.explain", uri)
+        assert await s.stop() == 0
+
+    run(main())
+
+
+def test_adapter_hot_swap_between_requests(tiny_model_dir, tmp_path):
+    from train_fixtures import save_tiny_adapter
+
+    from copilot.registry import Registry
+    from copilot.types import AdapterManifest
+
+    home = tmp_path / "home"
+    reg = Registry(home / "adapters")
+
+    def man() -> AdapterManifest:
+        return AdapterManifest(name="x", version=0, base_model="tiny", base_model_sha256="", dataset_fingerprint="fp",
+                               lora={"r": 4}, training={}, prompt_format="qwen", weights_sha256="", created="")
+
+    srcs = [save_tiny_adapter(tiny_model_dir, tmp_path / f"a{i}", seed=i) for i in range(2)]
+    reg.publish("acme", srcs[0], man())
+    reg.promote("acme@1", force=True)
+    uri = (tmp_path / "a.py").as_uri()
+
+    async def main():
+        s = Session(tiny_model_dir, home=home, init_options={"adapter": "acme"})
+        await s.start()
+        assert (await s.wait_ready())["state"] == "ready"
+        s.open(uri, "def add(a, b):\n    return ")
+        await s.inline(uri, 1, 11)
+        st = await s.status()
+        assert (st["adapter"], st["adapter_version"]) == ("acme", 1), st
+        reg.publish("acme", srcs[1], man())
+        reg.promote("acme@2", force=True)  # the nightly job promotes a new version
+        await s.inline(uri, 1, 4)  # a new position: a model call, not the typed-ahead cache
+        st = await s.status()
+        assert (st["adapter"], st["adapter_version"]) == ("acme", 2), st
+        assert any("serving acme@2" in m for m in s.logs)
+        # an unknown adapter: warned once, served by the base model
+        s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"adapter": "nope"}))
+        await s.inline(uri, 1, 6)
+        st = await s.status()
+        assert st["adapter"] is None and "unknown adapter" in st["adapter_error"]
+        assert any("adapter nope not used" in m for m in s.shown)
+        assert await s.stop() == 0
+
+    run(main())
+
+
+@pytest.mark.slow
+def test_real_embedded_model_session(real_model_home, tmp_path):
+    """The packaged Qwen2.5-Coder-0.5B behind the server: a completion and a streamed explanation."""
+    uri = (tmp_path / "m.py").as_uri()
+    text = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    if n < 2:\n        return n\n    return "
+
+    async def main():
+        s = Session("qwen2.5-coder-0.5b", home=real_model_home)
+        await s.start()
+        st = await s.wait_ready(900)
+        assert st["state"] == "ready", st
+        s.open(uri, text)
+        res = await s.inline(uri, 4, 11)
+        assert len(res.items) == 1 and "fibonacci" in res.items[0].insert_text
+        out = await s.command("copilot.explainStream", uri, {"start": {"line": 0, "character": 0},
+                                                              "end": {"line": 4, "character": 11}}, "t")
+        assert len(out["markdown"]) > 40
+        reports = [p.value for p in s.progress if p.token == "t"]
+        assert len(reports) > 3  # streamed as generated
+        assert await s.stop() == 0
+
+    run(main())
