@@ -85,11 +85,16 @@ def check_target(out: Path, identity: dict[str, Any], force: bool) -> dict[str, 
     if manifest is None:
         raise UserInputError(f"{out} is not empty and holds no pairs dataset; use --force to replace it")
     previous = manifest.get("extra", {}).get("identity")
-    if previous != identity:
-        had = ", ".join(previous.get("repos", [])) if isinstance(previous, dict) else "?"
+    if not isinstance(previous, dict):
+        raise UserInputError(f"{out} holds a dataset without an identity; use --force to replace it")
+    if previous.get("repos") != identity["repos"]:
         raise UserInputError(
-            f"{out} already holds a different dataset (repos: {had}; or other settings); "
+            f"{out} already holds a dataset of other repositories ({', '.join(previous.get('repos', []))}); "
             f"use --force to replace it")
+    if previous.get("config_hash") != identity["config_hash"]:
+        raise UserInputError(
+            f"{out} holds a dataset built with other settings (config {previous.get('config_hash')}, now "
+            f"{identity['config_hash']}); use --force to rebuild it")
     return manifest
 
 

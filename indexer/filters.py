@@ -284,7 +284,17 @@ def find_secrets(text: str, use_detect_secrets: bool = True) -> list[SecretHit]:
             hits.append(SecretHit("high_entropy_string", *m.span("value")))
     if use_detect_secrets and lines:
         hits.extend(_detect_secrets_hits(text, lines))
-    return hits
+    return _first_wins(hits)
+
+
+def _first_wins(hits: list[SecretHit]) -> list[SecretHit]:
+    """Drop hits overlapping an earlier (more specific) one: each secret is counted once, by its best kind."""
+    kept: list[SecretHit] = []
+    for h in hits:
+        if any(h.start < k.end and k.start < h.end for k in kept):
+            continue
+        kept.append(h)
+    return kept
 
 
 _DS_PLUGINS = [
@@ -341,9 +351,10 @@ def redact_secrets(text: str, hits: list[SecretHit]) -> str:
     return "".join(out)
 
 
-def count_secret_kinds(hits: list[SecretHit]) -> Counter[str]:
-    """One count per distinct (kind, span) after merging duplicates of the same value."""
-    return Counter(h.kind for h in set(hits))
+def secret_fingerprints(text: str, hits: list[SecretHit]) -> set[tuple[str, str]]:
+    """(kind, hash of the value) per hit: the same secret seen in several file versions counts once."""
+    return {(h.kind, hashlib.sha256(text[h.start:h.end].encode("utf-8", "surrogatepass")).hexdigest()[:16])
+            for h in hits}
 
 
 def mask_emails(text: str) -> tuple[str, int]:
@@ -378,7 +389,7 @@ def _crc32(b: bytes) -> int:
 class NearDupIndex:
     """MinHash LSH over token 5-shingles: ``add`` then ``is_near_dup`` (Jaccard >= threshold)."""
 
-    def __init__(self, threshold: float = 0.85, num_perm: int = 64, min_tokens: int = 20):
+    def __init__(self, threshold: float = 0.8, num_perm: int = 64, min_tokens: int = 20):
         from datasketch import MinHashLSH
 
         self.threshold = threshold
@@ -401,11 +412,15 @@ class NearDupIndex:
         m = m if m is not None else self.minhash(text)
         return m is not None and bool(self._lsh.query(m))
 
-    def add(self, text: str, m=None) -> None:
+    def query_groups(self, m) -> set[str]:
+        """Groups (see ``add``) of the near-duplicates of a MinHash."""
+        return {key.rsplit("\0", 1)[0] for key in self._lsh.query(m)} if m is not None else set()
+
+    def add(self, text: str, m=None, group: str = "") -> None:
         m = m if m is not None else self.minhash(text)
         if m is None:
             return
-        self._lsh.insert(str(self._n), m, check_duplication=False)
+        self._lsh.insert(f"{group}\0{self._n}", m, check_duplication=False)
         self._n += 1
 
     def check_and_add(self, text: str) -> bool:
@@ -415,6 +430,6 @@ class NearDupIndex:
             return False
         if self._lsh.query(m):
             return True
-        self._lsh.insert(str(self._n), m, check_duplication=False)
+        self._lsh.insert(f"\0{self._n}", m, check_duplication=False)
         self._n += 1
         return False

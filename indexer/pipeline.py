@@ -33,13 +33,13 @@ TOOL_VERSION = "0.1.0"
 @dataclass(frozen=True)
 class IndexConfig:
     languages: tuple[str, ...] = SUPPORTED_LANGUAGES
-    max_file_bytes: int = 1_000_000
+    max_file_bytes: int = 1024 * 1024
     pairs: PairConfig = field(default_factory=PairConfig)
     history: bool = True
     explain: bool = True
     secrets: str = "redact"  # "redact": replace with <SECRET>; "drop": skip the whole file version
     mask_emails: bool = True
-    near_dup_threshold: float = 0.85
+    near_dup_threshold: float = 0.8
     test_fraction: float = 0.1  # newest share of commits that forms the test split ...
     test_commits: int | None = None  # ... or the newest N commits ...
     test_days: float | None = None  # ... or the commits of the last D days
@@ -76,12 +76,14 @@ class _Run:
 
     def __init__(self, config: IndexConfig, file_hashes: set[str], pair_keys: set[str]):
         self.config = config
-        self.filters: Counter[str] = Counter()
-        self.secrets: Counter[str] = Counter()
+        self.filters: Counter[str] = Counter()  # HEAD files and pairs
+        self.history_filters: Counter[str] = Counter()  # file versions from history
+        self.secret_seen: set[tuple[str, str]] = set()  # (kind, value hash): each secret counted once
         self.emails = 0
         self.file_hashes = file_hashes
         self.pair_keys = pair_keys
         self.file_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)
+        self.history_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)  # grouped by path
         self.middle_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)
         self.rows: list[dict[str, Any]] = []
         self.bytes = 0
@@ -126,7 +128,7 @@ class _Run:
             return None, "minified"
         hits = F.find_secrets(text)
         if hits:
-            self.secrets.update(F.count_secret_kinds(hits))
+            self.secret_seen |= F.secret_fingerprints(text, hits)
             if self.config.secrets == "drop":
                 return None, "secret_dropped"
             text = F.redact_secrets(text, hits)
@@ -258,17 +260,32 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
     files_before = run.files
     if config.history and new_commits:
         reporter.start("commits", len(new_commits), f"commits {repo.spec}")
+        reporter.advance("commits", sum(1 for c in new_commits if len(c.parents) != 1))  # roots, merges
         for info, changes in commit_changes(repo, new_commits):
             reporter.advance("commits", 1)
             for ch in changes:
-                if not ch.path or not ch.blob or ch.mode in (MODE_SYMLINK, MODE_SUBMODULE):
+                if not ch.path:
+                    continue
+                if ch.old_path and not ch.added:  # pure rename: the content keeps its age
+                    old = last_change.pop(ch.old_path, None) or _attribution(prev.get("last_change", {}),
+                                                                             ch.old_path, None)
+                    if old is not None:
+                        last_change[ch.path] = old
+                    continue
+                if not ch.blob or ch.mode in (MODE_SYMLINK, MODE_SUBMODULE):
                     continue
                 last_change[ch.path] = (info.sha, info.time)
-                if not ch.added or run.path_reason(ch.path, rules, linguist):
+                if not ch.added:
+                    continue
+                reason = run.path_reason(ch.path, rules, linguist)
+                if reason:
+                    if reason != "not_source":
+                        run.history_filters[reason] += 1
                     continue
                 _mine_history_version(repo, info, ch, run)
     # HEAD files
     new_files: dict[str, str] = {}
+    copies: set[str] = set()
     head_info = {"files_total": 0, "submodules": []}
     reporter.start("files", len(entries), f"files {repo.spec}")
     for e in entries:
@@ -312,12 +329,18 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
         run.file_hashes.add(h)
         if run.file_neardup.check_and_add(text):
             run.count("near_duplicate")
+            copies.add(e.path)
             continue
         commit, ctime = last_change.get(e.path) or _attribution(prev.get("last_change", {}), e.path, oldest)
         _mine_current_file(repo, e.path, e.sha, text, commit, ctime, run)
     for path in prev_files:
         if path not in new_files:
             drop_paths.add((repo.key, path))
+    if copies:  # the history of a file that is a near-copy of another one goes too
+        before = len(run.rows)
+        run.rows = [r for r in run.rows if not (r["repo"] == repo.key and r["kind"] == "fim_history"
+                                                 and r["path"] in copies)]
+        run.history_filters["near_duplicate_pairs"] += before - len(run.rows)
     lc = dict(prev.get("last_change", {}))
     lc.update({p: list(v) for p, v in last_change.items()})
     return {
@@ -347,11 +370,13 @@ def _is_ancestor(repo: Repo, sha: str) -> bool:
     return proc.returncode == 0
 
 
-def _attribution(prev_last_change: dict[str, list], path: str, oldest: tuple) -> tuple[str, int]:
+def _attribution(prev_last_change: dict[str, list], path: str, oldest: tuple | None) -> tuple[str, int] | None:
+    """The commit a file's current content is attributed to: its last change, else the oldest commit
+    (content that came with the root commit)."""
     if path in prev_last_change:
         sha, t = prev_last_change[path]
         return sha, int(t)
-    return oldest[0], int(oldest[1])
+    return (oldest[0], int(oldest[1])) if oldest is not None else None
 
 
 def _parse(text: str, language: str):
@@ -362,13 +387,22 @@ def _parse(text: str, language: str):
 def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run) -> None:
     config = run.config
     data = repo.blobs().read(ch.blob, max_bytes=config.max_file_bytes)
+    if data is None and repo.blobs().last_status == "oversized":
+        run.history_filters["oversized"] += 1
+        return
     if data is not None:
         run.bytes += len(data)
         run.files += 1
     text, reason = run.clean_text(data)
     if text is None:
-        run.count(reason or "filtered")
+        run.history_filters[reason or "filtered"] += 1
         return
+    m = run.history_neardup.minhash(text)
+    if m is not None:
+        if run.history_neardup.query_groups(m) - {ch.path, ch.old_path or ""}:
+            run.history_filters["near_duplicate"] += 1  # a copy of another file
+            return
+        run.history_neardup.add(text, m, group=ch.path)
     language = language_for_path(ch.path)
     src, tree = _parse(text, language)
     for fim in fims_for_added_lines(tree, src, ch.added, config.pairs):
@@ -423,13 +457,12 @@ def _middle(row: dict[str, Any]) -> str:
     return row["middle"] if row["kind"] != "explain" else row["completion"]
 
 
-def split_rows(rows: list[dict[str, Any]], test_commits: set[str], threshold: float = 0.85
+def split_rows(rows: list[dict[str, Any]], test_commits: set[str], threshold: float = 0.8
                ) -> tuple[dict[str, list[dict[str, Any]]], int]:
-    """Rows of test commits -> test; train rows whose middle equals (normalized) or nearly equals a test
-    middle are removed. Returns ({"train": [...], "test": [...]}, number removed)."""
+    """Rows of test commits -> test (each row's "split" is set in place); train rows whose middle equals
+    (normalized) or nearly equals a test middle are removed. Returns ({"train": [...], "test": [...]}, removed)."""
     test, train = [], []
     for r in rows:
-        r = dict(r)
         r["split"] = "test" if r["commit"] in test_commits else "train"
         (test if r["split"] == "test" else train).append(r)
     exact = {F.normalized_hash(_middle(r)) for r in test}
@@ -465,7 +498,7 @@ def _manifest(repos, reports, config: IndexConfig, splits, run: _Run, identity, 
         {"config": identity["config_hash"], "heads": {r.key: r.head for r in repos}}, sort_keys=True
     ).encode()).hexdigest()[:24]
     test_times = [t for sha, t in all_commits if sha in test_commits]
-    secrets = dict(run.secrets)
+    secrets = dict(sorted(Counter(kind for kind, _ in run.secret_seen).items()))
     prev_runs = (previous or {}).get("extra", {}).get("runs", [])
     manifest = DatasetManifest(
         fingerprint=fingerprint,
@@ -483,6 +516,7 @@ def _manifest(repos, reports, config: IndexConfig, splits, run: _Run, identity, 
                       "test_since": min(test_times) if test_times else None,
                       "rule": ("days" if config.test_days is not None else
                                "commits" if config.test_commits is not None else "fraction")},
+            "history_filters": dict(sorted(run.history_filters.items())),
             "secrets_action": config.secrets,
             "secrets_found": sum(secrets.values()),
             "emails_masked": run.emails,

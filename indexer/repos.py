@@ -51,6 +51,7 @@ class FileChange:
     blob: str
     mode: str
     added: list[tuple[int, int]] = field(default_factory=list)  # 0-based inclusive line ranges in the new file
+    old_path: str | None = None  # set for renames
 
 
 @dataclass
@@ -304,6 +305,10 @@ def _stream_log(repo: Repo, shas: list[str], state: dict[str, str | None]) -> It
                     change.blob = meta[0].split(b"..")[1].decode()
                 if len(meta) > 1:
                     change.mode = meta[1].decode()
+            elif line.startswith(b"rename from "):
+                change.old_path = _unquote(line[12:])
+            elif line.startswith(b"rename to "):
+                change.path = _unquote(line[10:])
             elif line.startswith(b"new file mode "):
                 change.mode = line[14:].decode()
             elif line.startswith(b"+++ "):
@@ -345,14 +350,18 @@ def _last_line(err: bytes) -> str:
 class BlobReader:
     """``git cat-file --batch``: read blobs by sha without checkout. Missing objects read as None."""
 
+    last_status = "ok"
+
     def __init__(self, git_dir: Path):
         self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=str(git_dir), stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_git_env())
 
     def read(self, sha: str, max_bytes: int | None = None) -> bytes | None:
-        """The blob's bytes; None if missing/corrupt or larger than ``max_bytes`` (then not kept in memory)."""
+        """The blob's bytes; None if missing/corrupt or larger than ``max_bytes`` (then not kept in memory).
+        ``last_status`` says which: "ok", "missing" or "oversized"."""
         proc = self._proc
         assert proc.stdin and proc.stdout
+        self.last_status = "missing"
         if proc.poll() is not None:
             return None
         try:
@@ -369,9 +378,13 @@ class BlobReader:
         size = int(parts[2])
         if max_bytes is not None and size > max_bytes:
             self._skip(size + 1)
+            self.last_status = "oversized"
             return None
         data = proc.stdout.read(size)
         proc.stdout.read(1)
+        if len(data) != size:
+            return None
+        self.last_status = "ok"
         return data
 
     def _skip(self, n: int) -> None:
