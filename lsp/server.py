@@ -364,7 +364,7 @@ class CopilotServer(LanguageServer):
                 for body in framer.bodies():
                     try:
                         message = decode(body)
-                    except ValueError:
+                    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
                         at = resync_point(body)
                         log.warning("invalid JSON body (%d bytes)%s", len(body), "; resyncing" if at else "")
                         if at is not None:

@@ -103,11 +103,19 @@ def dispatch(protocol: Any, message: Any) -> None:
         if is_request:
             _error(protocol, msg_id, types.ErrorCodes.InvalidRequest, "invalid JSON-RPC 2.0 request")
         return
+    method = message.get("method")
+    if method is not None and getattr(protocol, "_workspace", True) is None and method not in (types.INITIALIZE, types.EXIT):
+        if is_request:
+            _error(protocol, msg_id, types.ErrorCodes.ServerNotInitialized, "server not initialized")
+        return
     try:
         structured = protocol.structure_message(message)
     except Exception as exc:  # JsonRpcInvalidParams / JsonRpcInternalError from pygls
         if is_request:
-            _error(protocol, msg_id, types.ErrorCodes.InvalidParams, f"invalid params for {message['method']}")
+            if _known(protocol, method):
+                _error(protocol, msg_id, types.ErrorCodes.InvalidParams, f"invalid params for {method}")
+            else:
+                _error(protocol, msg_id, types.ErrorCodes.MethodNotFound, f"unknown method {method}")
         log.warning("unparseable message: %s", exc.__class__.__name__)
         return
     try:
@@ -118,6 +126,14 @@ def dispatch(protocol: Any, message: Any) -> None:
         log.exception("failed to handle a message")
         if is_request:
             _error(protocol, msg_id, types.ErrorCodes.InternalError, "internal error")
+
+
+def _known(protocol: Any, method: str) -> bool:
+    try:
+        protocol._get_handler(method)
+    except Exception:  # noqa: BLE001 - JsonRpcMethodNotFound
+        return method in types.METHOD_TO_TYPES
+    return True
 
 
 def _error(protocol: Any, msg_id: Any, code: int, text: str) -> None:

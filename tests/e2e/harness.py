@@ -206,7 +206,8 @@ class RawPipe:
             if not line.lower().startswith(b"content-length:"):
                 continue
             n = int(line.split(b":")[1])
-            await out.readline()
+            while (await out.readline()).strip():  # other headers (Content-Type), then the blank line
+                pass
             body = await out.readexactly(n)
             self.messages.append(json.loads(body))
             self._new.set()
