@@ -49,7 +49,7 @@ class IgnoreRules:
         for path, text in sorted((files or {}).items()):
             folder = str(PurePosixPath(path).parent)
             folder = "" if folder == "." else folder + "/"
-            spec = pathspec.PathSpec.from_lines("gitwildmatch", text.splitlines())
+            spec = pathspec.GitIgnoreSpec.from_lines(text.splitlines())
             self._specs.append((folder, spec))
 
     def __bool__(self) -> bool:
@@ -96,7 +96,7 @@ def generated_patterns(gitattributes: str) -> pathspec.PathSpec | None:
             continue
         if any(a in ("linguist-generated", "linguist-generated=true") for a in fields[1:]):
             pats.append(fields[0])
-    return pathspec.PathSpec.from_lines("gitwildmatch", pats) if pats else None
+    return pathspec.GitIgnoreSpec.from_lines(pats) if pats else None
 
 
 def is_generated_path(path: str, linguist: pathspec.PathSpec | None = None) -> bool:

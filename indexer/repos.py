@@ -26,6 +26,7 @@ _URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.\-]*://|[\w.\-]+@[\w.\-]+:)")
 _HUNK = re.compile(rb"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 MODE_SYMLINK = "120000"
+BIG_FILE_DIFF_BYTES = 1 << 20
 MODE_SUBMODULE = "160000"
 
 
@@ -260,7 +261,9 @@ def commit_changes(repo: Repo, commits: list[CommitInfo]) -> Iterator[tuple[Comm
 
 def _stream_log(repo: Repo, shas: list[str], state: dict[str, str | None]) -> Iterator[tuple[str, list[FileChange], bool]]:
     """Yields (sha, changes, complete). complete=False for the last commit when git failed midway."""
-    args = ["git", "-c", "core.quotepath=off", "log", "--no-walk=unsorted", "--stdin", "-p", "-U0",
+    # Files over 1 MiB diff as binary (no hunks): a 100 MB file never streams through the pipe.
+    args = ["git", "-c", "core.quotepath=off", "-c", f"core.bigFileThreshold={BIG_FILE_DIFF_BYTES}", "log",
+            "--no-walk=unsorted", "--stdin", "-p", "-U0",
             "--full-index", "--no-color", "--no-ext-diff", "--no-textconv", "-M", "--format=%x01%H",
             "--diff-filter=AMR", "--ignore-submodules"]
     proc = subprocess.Popen(args, cwd=str(repo.git_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,

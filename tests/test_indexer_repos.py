@@ -1,0 +1,155 @@
+"""Reading repositories: bare, URL, shallow, empty, missing objects, submodules, symlinks, huge files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from copilot.types import UserInputError
+from indexer.pipeline import IndexConfig, index_repos
+from indexer.repos import commit_changes, head_files, list_commits, open_repo, parse_since
+from indexer_fixtures import UTILS_PY_V1, UTILS_PY_V2, UTILS_PY_V3, commit, git, init_repo
+
+
+@pytest.fixture
+def small_repo(tmp_path) -> tuple[Path, list[str]]:
+    repo = init_repo(tmp_path / "small")
+    shas = [
+        commit(repo, {"utils.py": UTILS_PY_V1}, "2024-01-01T00:00:00+00:00"),
+        commit(repo, {"utils.py": UTILS_PY_V2}, "2024-02-01T00:00:00+00:00"),
+        commit(repo, {"utils.py": UTILS_PY_V3, "b.py": "def b():\n    return 2\n"}, "2024-03-01T00:00:00+00:00"),
+    ]
+    return repo, shas
+
+
+def test_history_added_ranges(small_repo):
+    path, shas = small_repo
+    with open_repo(str(path)) as repo:
+        commits = list_commits(repo)
+        assert [c.sha for c in commits] == shas
+        assert commits[0].parents == () and commits[1].parents == (shas[0],)
+        changes = {info.sha: chs for info, chs in commit_changes(repo, commits)}
+        assert set(changes) == set(shas[1:])  # the root commit has no diff to mine
+        (ch,) = changes[shas[1]]
+        n1 = len(UTILS_PY_V1.splitlines())
+        assert ch.path == "utils.py" and ch.added == [(n1, len(UTILS_PY_V2.splitlines()) - 1)]
+        assert repo.blobs().read(ch.blob).decode() == UTILS_PY_V2
+        assert sorted(c.path for c in changes[shas[2]]) == ["b.py", "utils.py"]
+
+
+def test_since_revision_and_date(small_repo):
+    path, shas = small_repo
+    with open_repo(str(path)) as repo:
+        assert [c.sha for c in list_commits(repo, since_rev=shas[1])] == [shas[2]]
+        rev, t = parse_since("2024-01-15")
+        assert rev is None
+        assert [c.sha for c in list_commits(repo, since_time=t)] == shas[1:]
+        with pytest.raises(UserInputError, match="unknown revision"):
+            list_commits(repo, since_rev="no-such-branch")
+    assert parse_since("v1.2") == ("v1.2", None)
+
+
+def test_bare_repo_and_url_give_the_same_pairs(small_repo, tmp_path):
+    path, _ = small_repo
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(path), str(bare))
+    a = index_repos([str(path)], tmp_path / "o1")
+    b = index_repos([str(bare)], tmp_path / "o2")
+    url = f"file://{path}"
+    c = index_repos([url], tmp_path / "o3")
+    assert a.manifest["counts"]["by_kind"] == b.manifest["counts"]["by_kind"] == c.manifest["counts"]["by_kind"]
+    assert b.manifest["repos"][str(bare.resolve())]["bare"] is True
+    assert url in c.manifest["repos"]
+    assert a.manifest["counts"]["total"] > 0
+
+
+def test_not_a_repo_empty_repo_and_subdirectory(tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(UserInputError, match="not a git repository"):
+        open_repo(str(plain))
+    with pytest.raises(UserInputError, match="no such directory"):
+        open_repo(str(tmp_path / "missing"))
+    with pytest.raises(UserInputError, match="cannot clone"):
+        open_repo(f"file://{tmp_path}/missing.git")
+    empty = init_repo(tmp_path / "empty")
+    result = index_repos([str(empty)], tmp_path / "out")
+    assert result.manifest["counts"]["total"] == 0
+    assert any("empty repository" in n for n in result.manifest["repos"][str(empty.resolve())]["notes"])
+    repo = init_repo(tmp_path / "r")
+    commit(repo, {"pkg/a.py": "x = 1\n"}, "2024-01-01T00:00:00+00:00")
+    with pytest.raises(UserInputError, match="not the top of a git repository"):
+        open_repo(str(repo / "pkg"))
+
+
+def test_shallow_clone_is_mined_as_far_as_it_goes(small_repo, tmp_path):
+    path, shas = small_repo
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "2", f"file://{path}", str(shallow))
+    with open_repo(str(shallow)) as repo:
+        assert repo.shallow and any("shallow" in n for n in repo.notes)
+        commits = list_commits(repo)
+        assert [c.sha for c in commits] == shas[1:]
+        assert commits[0].parents == ()  # the boundary looks like a root
+        assert [info.sha for info, _ in commit_changes(repo, commits)] == [shas[2]]
+    result = index_repos([str(shallow)], tmp_path / "out")
+    assert result.manifest["repos"][str(shallow.resolve())]["shallow"] is True
+    assert result.manifest["counts"]["by_kind"].get("fim_history", 0) >= 1
+
+
+def test_missing_object_is_skipped_and_the_walk_goes_on(tmp_path):
+    repo = init_repo(tmp_path / "r")
+    commit(repo, {"a.py": UTILS_PY_V1}, "2024-01-01T00:00:00+00:00")
+    commit(repo, {"lost.py": "def lost():\n    return 'gone'\n"}, "2024-02-01T00:00:00+00:00")
+    last = commit(repo, {"a.py": UTILS_PY_V2}, "2024-03-01T00:00:00+00:00")
+    blob = git(repo, "rev-parse", "HEAD:lost.py").strip()
+    os.remove(repo / ".git" / "objects" / blob[:2] / blob[2:])
+    result = index_repos([str(repo)], tmp_path / "out")
+    notes = result.manifest["repos"][str(repo.resolve())]["notes"]
+    assert any("lost.py" in n and "missing" in n for n in notes)
+    assert any(n.startswith("commit ") and "skipped" in n for n in notes)
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "out" / "pool.parquet").to_pylist()
+    assert not any(r["path"] == "lost.py" for r in rows)
+    # The commit after the broken one was still mined.
+    assert any(r["kind"] == "fim_history" and r["commit"] == last and r["path"] == "a.py" for r in rows)
+
+
+def test_submodules_symlinks_and_huge_files_are_skipped(tmp_path):
+    repo = init_repo(tmp_path / "r")
+    commit(repo, {"a.py": UTILS_PY_V1}, "2024-01-01T00:00:00+00:00")
+    other = init_repo(tmp_path / "other")
+    sub_sha = commit(other, {"x.py": "x = 1\n"}, "2024-01-01T00:00:00+00:00")
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{sub_sha},libs/sub")
+    os.symlink("/etc/passwd", repo / "passwd.py")
+    os.symlink(str(tmp_path / "other" / "x.py"), repo / "outside.py")
+    git(repo, "add", "passwd.py", "outside.py")
+    (repo / "huge.py").write_bytes(b"x = 1\n" * (100 * 1024 * 1024 // 6))
+    git(repo, "add", "huge.py")
+    commit(repo, {}, "2024-02-01T00:00:00+00:00")
+    with open_repo(str(repo)) as r:
+        modes = {e.path: (e.mode, e.type) for e in head_files(r)}
+    assert modes["libs/sub"] == ("160000", "commit") and modes["passwd.py"][0] == "120000"
+    result = index_repos([str(repo)], tmp_path / "out")
+    m = result.manifest
+    assert m["filters"]["submodule"] == 1 and m["filters"]["symlink"] == 2 and m["filters"]["oversized"] == 1
+    assert any("submodule libs/sub skipped" in n for n in m["repos"][str(repo.resolve())]["notes"])
+    assert m["repos"][str(repo.resolve())]["bytes_mined"] < 10_000  # the 100 MB file was never read
+    out_bytes = b"".join(p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert b"root:" not in out_bytes and b"passwd.py" not in out_bytes and b"outside.py" not in out_bytes
+
+
+def test_broken_syntax_keeps_the_rest_of_the_file(tmp_path):
+    repo = init_repo(tmp_path / "r")
+    source = ('def good():\n    """Return the answer to everything."""\n    value = 42\n    return value\n\n\n'
+              'def broken(:\n    """This one does not parse at all."""\n    return\n')
+    commit(repo, {"m.py": source}, "2024-01-01T00:00:00+00:00")
+    index_repos([str(repo)], tmp_path / "out", IndexConfig(test_fraction=0.0))
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "out" / "pool.parquet").to_pylist()
+    explains = [r["completion"] for r in rows if r["kind"] == "explain"]
+    assert explains == ["Return the answer to everything."]
