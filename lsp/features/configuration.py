@@ -99,6 +99,9 @@ def register(server: Any) -> None:
         root = params.root_uri
         if root is None and params.workspace_folders:
             root = params.workspace_folders[0].uri
+        from lsp.features.sync import install
+
+        install(ls.workspace)
         ls.set_root(root)
         apply(ls, params.initialization_options)
         if ls.engine.state == "idle":

@@ -170,7 +170,7 @@ async def _stopped(s: Session, n: int):
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
 def test_positions_emoji_cjk_crlf(tiny_model_dir, tmp_path, encoding):
     uri = (tmp_path / "u.py").as_uri()
-    head = "# 😀 中文 𝄞\r\ndef f(a):\r\n"
+    head = "# 😀 中文 𝄞\u2028 \x0c\r\ndef f(a):\r\n"  # U+2028 and form feed are not line ends in LSP
     line2 = "    s = '😀中' + "
     text = head + line2
     js_uri = (tmp_path / "u.js").as_uri()
@@ -203,7 +203,7 @@ def test_positions_emoji_cjk_crlf(tiny_model_dir, tmp_path, encoding):
             assert r.items[0].range.start.character == units("    s = '", encoding)
         r = await s.inline(uri, 0, 10_000)
         if r.items:
-            assert r.items[0].range.start.character == units("# 😀 中文 𝄞", encoding)
+            assert r.items[0].range.start.character == units("# 😀 中文 𝄞\u2028 \x0c", encoding)
         # server -> client positions: the function after an emoji on the same line
         s.open(js_uri, js_line, language="javascript")
         acts = await s.code_actions(js_uri, 0, units(js_line, encoding) - 3)
