@@ -115,23 +115,27 @@ def load_pairs(data_dir: str | Path):
     d = Path(data_dir)
     if not d.is_dir():
         raise UserInputError(f"dataset not found: {d}")
-    from datasets import DatasetDict, load_from_disk
+    from datasets import Dataset, DatasetDict, load_from_disk
 
+    index = d / "dataset_dict.json"
     try:
-        ds = load_from_disk(str(d))
-    except (FileNotFoundError, ValueError, OSError, IndexError) as exc:
-        # datasets 5.2 cannot load a saved split with zero rows (IndexError): name the real problem.
-        for split in ("train", "test"):
-            state = d / split / "state.json"
-            try:
-                if state.is_file() and not json.loads(state.read_text()).get("_data_files"):
-                    raise UserInputError(f"dataset {d} has an empty {split} split; nothing to "
-                                         f"{'train on' if split == 'train' else 'evaluate'}") from None
-            except (OSError, json.JSONDecodeError):
-                pass
-        raise UserInputError(f"{d} is not a pairs dataset (load_from_disk failed: {exc})") from None
-    if not isinstance(ds, DatasetDict):
-        raise UserInputError(f"{d} is a single split; expected a dataset with 'train' and 'test' splits")
+        splits = json.loads(index.read_text())["splits"] if index.is_file() else None
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise UserInputError(f"{d} is not a pairs dataset (unreadable {index.name}: {exc})") from None
+    if splits is None:
+        if (d / "state.json").is_file():
+            raise UserInputError(f"{d} is a single split; expected a dataset with 'train' and 'test' splits")
+        raise UserInputError(f"{d} is not a pairs dataset (no dataset_dict.json; build one with `copilot index`)")
+    parts = {}
+    for split in splits:
+        try:
+            state = json.loads((d / split / "state.json").read_text())
+            # datasets 5.2 cannot load a saved split with zero rows: represent it as an empty Dataset.
+            parts[split] = (load_from_disk(str(d / split)) if state.get("_data_files")
+                            else Dataset.from_list([]))
+        except (FileNotFoundError, ValueError, OSError, IndexError, json.JSONDecodeError) as exc:
+            raise UserInputError(f"{d}: split {split!r} is unreadable ({exc})") from None
+    ds = DatasetDict(parts)
     manifest: dict[str, Any] = {}
     mp = d / "manifest.json"
     if mp.is_file():

@@ -237,3 +237,32 @@ def test_qlora_on_gpu(home, tiny_model, dataset):  # noqa: F811
     res = train(dataset, "gpu", settings=s, recipe=_recipe(max_steps=10), progress=False)
     assert res.mode == "qlora-nf4" and "paged AdamW" in res.reason
     assert sum(res.losses[-3:]) < sum(res.losses[:3])
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_checkpoint(home, tiny_model, dataset):  # noqa: F811
+    import os
+    import signal
+
+    from copilot.train import TrainingStopped, latest_checkpoint, train, work_dir_for
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingStopped, match="stopped at step 2/5"):
+        train(dataset, "ctrlc", settings=_settings(tiny_model), recipe=_recipe(max_steps=5), progress=False,
+              on_step=lambda step, loss: step == 2 and os.kill(os.getpid(), signal.SIGINT))
+    assert signal.getsignal(signal.SIGINT) is before
+    assert latest_checkpoint(work_dir_for("ctrlc")).name == "ckpt-0000002"
+    assert Registry().versions("ctrlc") == []
+
+
+def test_cli_train_registers_candidate(home, tiny_model, dataset):  # noqa: F811
+    from click.testing import CliRunner
+
+    from copilot.commands_train import train_cmd
+
+    r = CliRunner().invoke(train_cmd, ["--data", str(dataset), "--name", "cli", "--base", str(tiny_model),
+                                       "--max-steps", "2", "--quiet"], env={"COPILOT_DEVICE": "cpu"})
+    assert r.exit_code == 0, r.output
+    assert "Trained cli@1" in r.output and "fp32 LoRA" in r.output
+    assert Registry().versions("cli") == [1]
+    bad = CliRunner().invoke(train_cmd, ["--data", str(dataset.parent / "nope"), "--name", "cli", "--quiet"])
+    assert bad.exit_code == 2 and "dataset not found" in bad.output and "Traceback" not in bad.output

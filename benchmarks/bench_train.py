@@ -1,0 +1,264 @@
+"""Training benchmark: our trainer vs a plain `transformers.Trainer` + peft loop, and (--full) the real result.
+
+Smoke (default; a few minutes on 2 cores):
+    .venv/bin/python benchmarks/bench_train.py --model /path/to/converted/qwen2.5-coder-0.5b/hf --steps 3
+  Same examples (same FIM formatting and completion-only labels), same LoRA config, same number of
+  optimizer steps with about the same tokens per step, each side in its own process so peak RSS is its own.
+  Reports real (non-padding) training tokens/s, the speedup, and peak RSS.
+  Without --data it builds FIM pairs from real Python source (the installed `click` package).
+
+Full (the issue's real result; ≤ 60 min of training on this CPU, then evaluation):
+    .venv/bin/python benchmarks/bench_train.py --full --data DIR [--minutes 60] [--eval-examples 150]
+  DIR is the indexer's pairs dataset of a real repository with history (train = older commits,
+  test = newest commits). Trains an adapter for the embedded 0.5B within the time budget, then exact
+  match / edit similarity on the test split for base vs adapter; writes benchmarks/results/train_full.{md,png,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from copilot.paths import set_offline_env  # noqa: E402
+
+set_offline_env()
+
+
+# ---------------------------------------------------------------------------- data
+def pairs_from_source(src: Path, out: Path, per_file: int = 12, seed: int = 0) -> Path:
+    """FIM pairs cut from real source files (single- and multi-line middles); ~10% of files -> test."""
+    from datasets import Dataset, DatasetDict
+
+    from copilot.types import TrainingPair
+
+    rng = random.Random(seed)
+    rows = {"train": [], "test": []}
+    for f in sorted(src.rglob("*.py")):
+        text = f.read_text(errors="replace")
+        lines = text.split("\n")
+        code_lines = [i for i, ln in enumerate(lines) if ln.strip() and not ln.strip().startswith("#")]
+        if len(code_lines) < 20:
+            continue
+        split = "test" if int(hashlib.sha256(str(f).encode()).hexdigest(), 16) % 8 == 0 else "train"
+        for _ in range(per_file):
+            i = rng.choice(code_lines)
+            multiline = rng.random() < 0.4
+            indent = len(lines[i]) - len(lines[i].lstrip())
+            if multiline:
+                j = min(len(lines), i + rng.randint(2, 5))
+                middle = "\n".join(lines[i:j]) + "\n"
+                prefix = "\n".join(lines[:i]) + "\n"
+                suffix = "\n".join(lines[j:])
+            else:
+                col = indent + rng.randint(0, max(0, len(lines[i].rstrip()) - indent - 1))
+                middle = lines[i][col:]
+                prefix = "\n".join(lines[:i]) + "\n" + lines[i][:col]
+                suffix = "\n" + "\n".join(lines[i + 1:])
+            if not middle.strip():
+                continue
+            rows[split].append(TrainingPair(
+                kind="fim_file", prompt="", completion=middle, repo=str(src), path=str(f.relative_to(src)),
+                commit="worktree", commit_time=0, language="python", span_start=i, span_end=i,
+                prefix=prefix[-4000:], middle=middle, suffix=suffix[:2000], split=split, multiline=multiline,
+            ).to_row())
+    DatasetDict({k: Dataset.from_list(v) for k, v in rows.items()}).save_to_disk(str(out))
+    (out / "manifest.json").write_text(json.dumps({"fingerprint": f"bench-src-{seed}-{src.name}"}))
+    return out
+
+
+# ---------------------------------------------------------------------------- sides (subprocesses)
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def side_ours(a) -> dict:
+    from copilot.config import Settings, TrainSettings
+    from copilot.train import TrainRecipe, train
+
+    os.environ["COPILOT_HOME"] = tempfile.mkdtemp(prefix="bench-home-")
+    s = Settings()
+    s.model, s.device = a.model, "cpu"
+    rec = TrainRecipe(train=TrainSettings(max_seq_len=a.max_seq_len, batch_tokens=a.batch_tokens, r=a.r, alpha=2 * a.r),
+                      max_steps=a.steps, checkpoint_every=10**9)
+    res = train(a.data, "bench", settings=s, recipe=rec, progress=False, publish=False)
+    return {"tokens": res.tokens, "seconds": res.seconds, "steps": res.steps, "losses": res.losses}
+
+
+def side_trainer(a) -> dict:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
+                              TrainerCallback, TrainingArguments)
+
+    from copilot.config import TrainSettings
+    from copilot.models import resolve_model
+    from copilot.prompts import detect_fim
+    from copilot.train import load_pairs
+    from copilot.train_data import encode_rows
+
+    ts = TrainSettings(max_seq_len=a.max_seq_len, r=a.r, alpha=2 * a.r)
+    folder = resolve_model(a.model)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    ds, _ = load_pairs(a.data)
+    exs, _ = encode_rows(ds["train"], tok, detect_fim(tok), max_seq_len=ts.max_seq_len, spm_share=0.5)
+    mean_len = sum(len(e.input_ids) for e in exs) / len(exs)
+    bs = max(1, round(a.batch_tokens / mean_len))
+    train_ds = Dataset.from_dict({"input_ids": [e.input_ids for e in exs], "labels": [e.labels for e in exs]})
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=ts.r, lora_alpha=ts.alpha, lora_dropout=ts.dropout,
+                                             target_modules=ts.target_modules, task_type="CAUSAL_LM"))
+    collate = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
+    count = {"tokens": 0, "padded": 0}
+
+    def counter(module, args, kwargs):  # count what is really trained on (the Trainer may prefetch batches)
+        if module.training and kwargs.get("attention_mask") is not None:
+            count["tokens"] += int(kwargs["attention_mask"].sum())
+            count["padded"] += int(kwargs["attention_mask"].numel())
+
+    model.register_forward_pre_hook(counter, with_kwargs=True)
+
+    timing = {}
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):
+            count["tokens"] = count["padded"] = 0
+            timing["t0"] = time.perf_counter()
+
+        def on_train_end(self, args, state, control, **kw):
+            timing["t1"] = time.perf_counter()
+
+    out = tempfile.mkdtemp(prefix="bench-trainer-")
+    args = TrainingArguments(
+        output_dir=out, per_device_train_batch_size=bs, max_steps=a.steps, learning_rate=ts.learning_rate,
+        lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=1, save_strategy="no", report_to=[],
+        use_cpu=True, bf16=False, dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=True,
+        optim="adamw_torch", seed=0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collate, callbacks=[Clock()])
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"tokens": count["tokens"], "seconds": timing["t1"] - timing["t0"], "steps": a.steps, "losses": losses,
+            "batch_size": bs, "mean_example_tokens": round(mean_len, 1), "padded_tokens": count["padded"]}
+
+
+def run_side(name: str, a) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = fh.name
+    cmd = [sys.executable, __file__, "--side", name, "--json-out", out, "--model", str(a.model), "--data", str(a.data),
+           "--steps", str(a.steps), "--max-seq-len", str(a.max_seq_len), "--batch-tokens", str(a.batch_tokens),
+           "--r", str(a.r)]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"side {name} failed:\n{proc.stderr[-3000:]}")
+    res = json.loads(Path(out).read_text())
+    res["wall_s"] = time.perf_counter() - t
+    return res
+
+
+def compare(a) -> list[dict]:
+    results = []
+    for name in ("ours", "trainer"):
+        r = run_side(name, a)
+        r["side"] = name
+        r["tokens_per_s"] = r["tokens"] / r["seconds"]
+        results.append(r)
+    return results
+
+
+def print_compare(results: list[dict]) -> str:
+    ours, base = results
+    lines = ["| trainer | steps | real tokens | train s | tokens/s | peak RSS MB | first → last loss |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        lo = r["losses"]
+        lines.append(f"| {'copilot.train (packed, completion-only logits)' if r['side'] == 'ours' else 'transformers.Trainer + peft (padded batches)'} "
+                     f"| {r['steps']} | {r['tokens']:,} | {r['seconds']:.1f} | {r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} "
+                     f"| {lo[0]:.3f} → {lo[-1]:.3f} |")
+    lines.append(f"\nspeedup (tokens/s): **{ours['tokens_per_s'] / base['tokens_per_s']:.2f}×**"
+                 f" (Trainer batch size {base.get('batch_size')}, mean example {base.get('mean_example_tokens')} tokens)")
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+# ---------------------------------------------------------------------------- full run
+def full(a) -> None:
+    from copilot.config import Settings, TrainSettings
+    from copilot.evaluate import evaluate, markdown, to_json, write_report
+    from copilot.train import TrainRecipe, train
+
+    results_dir = ROOT / "benchmarks" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    cmp_text = print_compare(compare(a))
+    s = Settings()
+    s.model, s.device = a.model, "cpu"
+    rec = TrainRecipe(train=TrainSettings(max_seq_len=a.max_seq_len, batch_tokens=a.batch_tokens, r=a.r, alpha=2 * a.r,
+                                          learning_rate=a.lr),
+                      epochs=a.epochs, max_minutes=a.minutes, checkpoint_every=25)
+    t0 = time.perf_counter()
+    res = train(a.data, a.name, settings=s, recipe=rec, progress=True, log=print)
+    train_min = (time.perf_counter() - t0) / 60
+    spec = f"{res.manifest.name}@{res.manifest.version}"
+    ev = evaluate(a.data, spec, base_too=True, settings=s, max_examples=a.eval_examples, progress=True, log=print)
+    write_report(ev, results_dir / "train_full.md")
+    md = (results_dir / "train_full.md").read_text()
+    head = (f"# Full training benchmark\n\n- base: `{a.model}`; data: `{a.data}`; adapter {spec}; "
+            f"{res.steps} steps in {train_min:.1f} min ({res.tokens_per_s:.0f} tokens/s, mode {res.mode}); "
+            f"loss {res.losses[0]:.3f} → {res.losses[-1]:.3f}; peak RSS {peak_rss_mb():.0f} MB\n\n"
+            f"## Throughput vs transformers.Trainer\n\n{cmp_text}\n\n")
+    (results_dir / "train_full.md").write_text(head + md)
+    (results_dir / "train_full.json").write_text(to_json(ev, with_examples=True))
+    print(markdown(ev))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b", help="base model spec or converted folder")
+    ap.add_argument("--data", default=None, help="pairs dataset (indexer output); default: pairs cut from `click` source")
+    ap.add_argument("--steps", type=int, default=3, help="optimizer steps per side in the comparison")
+    ap.add_argument("--max-seq-len", type=int, default=512)
+    ap.add_argument("--batch-tokens", type=int, default=2048)
+    ap.add_argument("--r", type=int, default=16)
+    ap.add_argument("--full", action="store_true", help="also train within --minutes and evaluate base vs adapter")
+    ap.add_argument("--minutes", type=float, default=55.0)
+    ap.add_argument("--epochs", type=float, default=3.0)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--eval-examples", type=int, default=150)
+    ap.add_argument("--name", default="bench-full")
+    ap.add_argument("--side", choices=["ours", "trainer"], help=argparse.SUPPRESS)
+    ap.add_argument("--json-out", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.side:
+        r = side_ours(a) if a.side == "ours" else side_trainer(a)
+        r["peak_rss_mb"] = peak_rss_mb()
+        Path(a.json_out).write_text(json.dumps(r))
+        return
+    if a.data is None:
+        if a.full:
+            raise SystemExit("--full needs --data DIR: the indexer's pairs dataset of a real repository with history")
+        import click
+
+        a.data = str(pairs_from_source(Path(click.__file__).parent, Path(tempfile.mkdtemp(prefix="bench-pairs-")) / "ds"))
+        print(f"pairs from {Path(click.__file__).parent} -> {a.data}")
+    if a.full:
+        full(a)
+    else:
+        print_compare(compare(a))
+
+
+if __name__ == "__main__":
+    main()
