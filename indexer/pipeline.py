@@ -148,8 +148,15 @@ class _Run:
             self.filters["near_duplicate_pair"] += 1
             return False
         self.pair_keys.add(key)
-        self.rows.append(pair.to_row())
+        self.rows.append(_row(pair))
         return True
+
+
+_FIELDS = ds.COLUMNS
+
+
+def _row(pair: TrainingPair) -> dict[str, Any]:
+    return {f: getattr(pair, f) for f in _FIELDS}  # dataclasses.asdict deep-copies: 10x slower
 
 
 def _identity(repos: list[Repo], config: IndexConfig) -> dict[str, Any]:
@@ -191,7 +198,8 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
         commits_mined = 0
         for repo in repos:
             prev = (state.get("repos") or {}).get(repo.key, {})
-            info = _mine_repo(repo, prev, run, reporter, since_rev, since_time, drop_paths, reset_repos)
+            with F.detect_secrets_session():
+                info = _mine_repo(repo, prev, run, reporter, since_rev, since_time, drop_paths, reset_repos)
             repo_states[repo.key] = info.pop("state")
             repo_reports[repo.key] = info
             commits_mined += info["commits_mined"]
@@ -397,12 +405,13 @@ def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run) -> None:
     if text is None:
         run.history_filters[reason or "filtered"] += 1
         return
-    m = run.history_neardup.minhash(text)
-    if m is not None:
-        if run.history_neardup.query_groups(m) - {ch.path, ch.old_path or ""}:
-            run.history_filters["near_duplicate"] += 1  # a copy of another file
-            return
-        run.history_neardup.add(text, m, group=ch.path)
+    if ch.is_new:  # copies show up as new files: compare those with the files seen so far
+        m = run.history_neardup.minhash(text)
+        if m is not None:
+            if run.history_neardup.query_groups(m) - {ch.path, ch.old_path or ""}:
+                run.history_filters["near_duplicate"] += 1
+                return
+            run.history_neardup.add(text, m, group=ch.path)
     language = language_for_path(ch.path)
     src, tree = _parse(text, language)
     for fim in fims_for_added_lines(tree, src, ch.added, config.pairs):
@@ -427,7 +436,7 @@ def _mine_current_file(repo: Repo, path: str, blob: str, text: str, commit: str,
                 run.filters["duplicate_pair"] += 1
                 continue
             run.pair_keys.add(key)
-            run.rows.append(pair.to_row())
+            run.rows.append(_row(pair))
 
 
 # ---------------------------------------------------------------- split

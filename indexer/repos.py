@@ -53,6 +53,7 @@ class FileChange:
     mode: str
     added: list[tuple[int, int]] = field(default_factory=list)  # 0-based inclusive line ranges in the new file
     old_path: str | None = None  # set for renames
+    is_new: bool = False  # the path did not exist before this commit (added, copied or renamed)
 
 
 @dataclass
@@ -310,10 +311,12 @@ def _stream_log(repo: Repo, shas: list[str], state: dict[str, str | None]) -> It
                     change.mode = meta[1].decode()
             elif line.startswith(b"rename from "):
                 change.old_path = _unquote(line[12:])
+                change.is_new = True
             elif line.startswith(b"rename to "):
                 change.path = _unquote(line[10:])
             elif line.startswith(b"new file mode "):
                 change.mode = line[14:].decode()
+                change.is_new = True
             elif line.startswith(b"+++ "):
                 target = line[4:]
                 if target != b"/dev/null":
