@@ -1,12 +1,13 @@
 """The pairs dataset on disk: ``datasets`` save_to_disk + parquet + manifest.json, written atomically.
 
-Layout of an output directory:
+Layout of an output directory (``datasets.load_from_disk(DIR)`` loads it as a DatasetDict):
+    dataset_dict.json      DatasetDict.save_to_disk: splits "train" and "test" ...
+    train/ test/           ... one folder per split
     manifest.json          DatasetManifest (repos + heads, config hash, counts, filters, secrets, fingerprint)
-    data/                  DatasetDict.save_to_disk (splits "train" and "test")
     parquet/train.parquet  the same rows as parquet
     parquet/test.parquet
     pool.parquet           every mined pair before the split (incremental runs re-split it)
-    state.json             what was mined: per repo head, commits (sha, time), path -> blob sha; file hashes
+    index_state.json       what was mined: per repo head, commits (sha, time), path -> blob sha; file hashes
 
 Everything is written to a temporary sibling directory and renamed into place: an interrupted run leaves
 the previous dataset intact. An output directory holding a different dataset is refused unless forced.
@@ -25,9 +26,8 @@ from typing import Any
 from copilot.types import TrainingPair, UserInputError
 
 MANIFEST = "manifest.json"
-STATE = "state.json"
+STATE = "index_state.json"
 POOL = "pool.parquet"
-DATA_DIR = "data"
 PARQUET_DIR = "parquet"
 SPLITS = ("train", "test")
 COLUMNS = [f.name for f in fields(TrainingPair)]
@@ -116,7 +116,7 @@ def write_dataset(out: Path, splits: dict[str, list[dict[str, Any]]], pool: list
         features = _features()
         dd = DatasetDict({name: Dataset.from_dict(_columns(splits.get(name, [])), features=features)
                           for name in SPLITS})
-        dd.save_to_disk(str(tmp / DATA_DIR))
+        dd.save_to_disk(str(tmp))
         (tmp / PARQUET_DIR).mkdir()
         for name in SPLITS:
             dd[name].to_parquet(str(tmp / PARQUET_DIR / f"{name}.parquet"))
@@ -149,8 +149,15 @@ def _swap(tmp: Path, out: Path) -> None:
 
 
 def load_pairs(out: Path, split: str | None = None):
-    """Load the saved dataset (a DatasetDict, or one split) for the trainer/evaluator."""
-    from datasets import load_from_disk
+    """Load the saved dataset (a DatasetDict, or one split). An empty split loads as an empty Dataset
+    (datasets 5.2 cannot load a saved split with zero rows)."""
+    from datasets import Dataset, DatasetDict, load_from_disk
 
-    dd = load_from_disk(str(Path(out) / DATA_DIR))
+    out = Path(out)
+    parts = {}
+    for name in SPLITS:
+        state = json.loads((out / name / "state.json").read_text(encoding="utf-8"))
+        parts[name] = (load_from_disk(str(out / name)) if state.get("_data_files")
+                       else Dataset.from_dict(_columns([]), features=_features()))
+    dd = DatasetDict(parts)
     return dd[split] if split else dd

@@ -243,7 +243,14 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
     known = {c[0] for c in prev_commits}
     new_commits = [c for c in commits if c.sha not in known]
     all_commits = prev_commits + [(c.sha, c.time) for c in new_commits]
-    oldest = min(all_commits, key=lambda c: c[1]) if all_commits else (repo.head or "", 0)
+    if rev is not None and not prev_commits:
+        # Mining starts after `rev`: content nobody touched since is as old as `rev` itself.
+        sha, ct = repo.git("log", "-1", "--format=%H %ct", rev).split()
+        oldest: tuple = (sha, int(ct))
+    elif since_time is not None and not prev_commits:
+        oldest = ("", since_time)
+    else:
+        oldest = min(all_commits, key=lambda c: c[1]) if all_commits else (repo.head or "", 0)
 
     # ignore rules and generated markers from HEAD
     entries = list(head_files(repo))

@@ -118,12 +118,18 @@ def test_saved_dataset_and_manifest(company):
     assert dd["train"].column_names == ds.COLUMNS
     assert len(dd["train"]) == len(_rows(out, "train"))
     manifest = json.loads((out / ds.MANIFEST).read_text())
+    assert (out / "dataset_dict.json").is_file() and (out / "parquet" / "train.parquet").is_file()
     assert set(manifest) == {"fingerprint", "config_hash", "repos", "counts", "filters", "secrets", "created",
                              "tool_version", "extra"}
     repo_key = str((root / "repo").resolve())
     assert manifest["repos"][repo_key]["head"] == shas["c6"]
     assert manifest["repos"][repo_key]["commits_mined"] == 6
     assert not list(out.parent.glob(".dataset.tmp-*"))
+    # The trainer's loader reads the same directory.
+    from copilot.train import load_pairs
+
+    loaded, loaded_manifest = load_pairs(out)
+    assert len(loaded["test"]) == len(dd["test"]) and loaded_manifest["fingerprint"] == manifest["fingerprint"]
 
 
 def test_incremental_run_mines_only_what_changed(tmp_path):
@@ -239,3 +245,12 @@ def test_cli_index_json_and_errors(tmp_path, company):
     res = runner.invoke(index_command, [str(root / "repo"), "--out", str(tmp_path / "cli2"), "--test-commits", "2"])
     assert res.exit_code == 0, res.output
     assert "fim_history" in res.output and "secrets:" in res.output
+    res = runner.invoke(index_command, [str(root / "repo"), "--out", str(tmp_path / "cli3"), "--json",
+                                        "--since", shas["c5"]])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads(res.stdout)
+    (rep,) = manifest["repos"].values()
+    assert rep["since"] == shas["c5"] and rep["commits_mined"] >= 1
+    assert {r for r in manifest["counts"]["by_kind"]} >= {"fim_history"}
+    res = runner.invoke(index_command, [str(root / "repo"), "--out", str(tmp_path / "cli4"), "--since", "nope"])
+    assert res.exit_code == 2 and "unknown revision" in res.output
