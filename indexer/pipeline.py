@@ -24,7 +24,7 @@ from indexer import filters as F
 from indexer.extract import units_from_tree
 from indexer.languages import SUPPORTED_LANGUAGES, get_parser, language_for_path
 from indexer.pairs import PairConfig, SourceText, explain_pairs, fim_pair, fims_for_added_lines, sample_fims
-from indexer.repos import (MODE_SUBMODULE, MODE_SYMLINK, CommitInfo, Repo, commit_changes, head_files,
+from indexer.repos import (MODE_SUBMODULE, MODE_SYMLINK, CommitInfo, Repo, blame_lines, commit_changes, head_files,
                            list_commits, open_repo, parse_since)
 
 TOOL_VERSION = "0.1.0"
@@ -210,6 +210,9 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
         all_rows = kept + run.rows
         all_commits = [(sha, t) for st in repo_states.values() for sha, t in st["commits"]]
         test_commits = choose_test_commits(all_commits, config)
+        blamed = reattribute_by_blame({r.key: r for r in repos}, run.rows, test_commits, dict(all_commits))
+        if blamed:
+            reporter.note(f"attributed pairs of {blamed} recently changed files line by line (git blame)")
         splits, leaks = split_rows(all_rows, test_commits, config.near_dup_threshold)
         run.filters["test_leak"] += leaks
         manifest = _manifest(repos, repo_reports, config, splits, run, identity, test_commits, all_commits,
@@ -447,6 +450,30 @@ def _mine_current_file(repo: Repo, path: str, blob: str, text: str, commit: str,
 
 
 # ---------------------------------------------------------------- split
+
+
+def reattribute_by_blame(repos: dict[str, Repo], rows: list[dict[str, Any]], test_commits: set[str],
+                         times: dict[str, int]) -> int:
+    """Current-file pairs are first dated by their file's last change. For files last changed by a test
+    commit, date each pair by the newest commit among the lines it covers instead (``git blame``), so old
+    code in a recently touched file stays in train. Returns how many files were blamed."""
+    todo: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["kind"] in ("fim_file", "explain") and r["commit"] in test_commits:
+            todo.setdefault((r["repo"], r["path"]), []).append(r)
+    for (key, path), group in todo.items():
+        repo = repos.get(key)
+        lines = blame_lines(repo, path) if repo is not None else []
+        if not lines:
+            continue
+        for r in group:
+            shas = {lines[i] for i in range(r["span_start"], min(r["span_end"], len(lines) - 1) + 1) if lines[i]}
+            if not shas:
+                continue
+            newest = max(shas, key=lambda sha: times.get(sha, 0))
+            r["commit"], r["commit_time"] = newest, times.get(newest, 0)
+    return len(todo)
+
 
 
 def choose_test_commits(commits: list[tuple[str, int]], config: IndexConfig) -> set[str]:

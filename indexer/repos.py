@@ -353,6 +353,26 @@ def _last_line(err: bytes) -> str:
     return lines[-1] if lines else "git failed"
 
 
+def blame_lines(repo: Repo, path: str) -> list[str]:
+    """The commit that last touched each line (0-based) of ``path`` at HEAD (``git blame --porcelain``)."""
+    if repo.head is None:
+        return []
+    proc = subprocess.run(["git", "blame", "--porcelain", repo.head, "--", path], cwd=str(repo.git_dir),
+                          capture_output=True, env=_git_env())
+    if proc.returncode != 0:
+        return []
+    out: list[str] = []
+    for line in proc.stdout.split(b"\n"):
+        if len(line) > 41 and line[40:41] == b" " and not line.startswith(b"\t"):
+            parts = line.split()
+            if len(parts) >= 3 and len(parts[0]) == 40:
+                final = int(parts[2]) - 1
+                if final >= len(out):
+                    out.extend([""] * (final + 1 - len(out)))
+                out[final] = parts[0].decode()
+    return out
+
+
 class BlobReader:
     """``git cat-file --batch``: read blobs by sha without checkout. Missing objects read as None."""
 

@@ -22,11 +22,13 @@ EXPECTED = {
     ("fim_history", "src/settings.py", "c3"),  # secrets redacted
     ("fim_history", "lib/parser.rs", "c6"),
     ("fim_history", "src/utils.py", "c6"),  # median_of_sorted() added
-    ("fim_file", "src/utils.py", "c6"),
+    ("fim_file", "src/utils.py", "c2"),  # utils.py last changed in c6, but this middle is mean(), from c2
     ("fim_file", "src/settings.py", "c3"),
     ("fim_file", "svc/health.go", "c2"),  # renamed in c5: content still dated c2
     ("fim_file", "web/shapes.ts", "c1"),  # from the root commit
-    ("explain", "src/utils.py", "c6"),
+    ("explain", "src/utils.py", "c1"),  # clamp: dated line by line (git blame), not by the file's last change
+    ("explain", "src/utils.py", "c2"),  # mean
+    ("explain", "src/utils.py", "c6"),  # median_of_sorted
     ("explain", "src/settings.py", "c3"),
     ("explain", "svc/health.go", "c2"),
     ("explain", "web/shapes.ts", "c1"),
@@ -145,14 +147,24 @@ def test_incremental_run_mines_only_what_changed(tmp_path):
     assert second.commits_mined == 1
     assert second.files_mined == 2  # shapes.ts at c7 (history) and at HEAD; nothing else re-read
     after = _rows(out)
-    new = [r for r in after if r["commit"] == c7]
+
+    def key(r):
+        return (r["kind"], r["path"], r["commit"], r["middle"], r["completion"])
+
+    old_keys = {key(r) for r in before}
+    new = [r for r in after if key(r) not in old_keys]
     assert {(r["kind"], r["path"]) for r in new} == {("fim_history", "web/shapes.ts"), ("fim_file", "web/shapes.ts"),
                                                      ("explain", "web/shapes.ts")}
-    assert any(r["middle"].startswith("export function scale") for r in new)
-    # Old pairs of the unchanged files are kept; shapes.ts' old current-file pairs were replaced.
-    old_kept = [r for r in before if not (r["path"] == "web/shapes.ts" and r["kind"] != "fim_history")]
-    assert len(after) == len(old_kept) + len(new)
-    assert not [r for r in after if r["path"] == "web/shapes.ts" and r["kind"] == "fim_file" and r["commit"] != c7]
+    assert [r["middle"][:22] for r in new if r["kind"] == "fim_history"] == ["export function scale("]
+    assert [(r["completion"], r["commit"]) for r in new if r["kind"] == "explain"] == [
+        ("Scale a point by a factor.", c7)]
+    # Old pairs of the unchanged files are all kept; shapes.ts' current-file pairs were mined again
+    # (the old function's explain pair, dated c1 by blame, comes back identical).
+    old_kept = {key(r) for r in before if not (r["path"] == "web/shapes.ts" and r["kind"] != "fim_history")}
+    after_keys = [key(r) for r in after]
+    assert old_kept <= set(after_keys) and len(after_keys) == len(set(after_keys))
+    assert all(k in old_kept or k[1] == "web/shapes.ts" for k in after_keys)
+    assert ("explain", "web/shapes.ts", shas["c1"], "", "Euclidean distance between two points.") in after_keys
     # The split moved: c7 is now the newest commit.
     assert {r["commit"] for r in _rows(out, "test")} == {c7}
     m = second.manifest
