@@ -25,7 +25,7 @@ from copilot.types import UserInputError
 class CompletionSettings:
     max_new_tokens: int = field(default=48, metadata={"help": "Most tokens generated for one inline completion."})
     max_lines: int = field(default=8, metadata={"help": "Most lines in a multi-line completion."})
-    context_tokens: int = field(default=768, metadata={"help": "Token budget for prefix+suffix around the cursor."})
+    context_tokens: int = field(default=512, metadata={"help": "Token budget for prefix+suffix around the cursor."})
     suffix_share: float = field(default=0.25, metadata={"help": "Share of the context budget given to the suffix."})
     other_files_tokens: int = field(default=128, metadata={"help": "Token budget for snippets of other open files."})
 
@@ -49,14 +49,14 @@ class TrainSettings:
     learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate."})
     max_seq_len: int = field(default=512, metadata={"help": "Longest training sequence in tokens."})
     batch_tokens: int = field(default=2048, metadata={"help": "Tokens per optimizer step (packed)."})
-    quantize: str = field(default="auto", metadata={"help": "auto | 4bit | none. auto = NF4 on GPU, fp32 LoRA on CPU."})
+    quantize: str = field(default="auto", metadata={"help": "auto, 4bit or none. auto = NF4 QLoRA on a GPU, fp32 LoRA on CPU (faster there)."})
 
 
 @dataclass
 class Settings:
     model: str = field(default="qwen2.5-coder-0.5b", metadata={"help": "Base model: a packaged name (see `copilot models`), a local folder or a hub id already in the local cache."})
     adapter: str = field(default="", metadata={"help": "Adapter NAME[@VERSION] from the registry, or a folder; empty = the base model."})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda."})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
     threads: int = field(default=0, metadata={"help": "torch threads; 0 = all cores."})
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     explain: ExplainSettings = field(default_factory=ExplainSettings)
