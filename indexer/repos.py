@@ -117,11 +117,17 @@ def is_url(spec: str) -> bool:
     return bool(_URL.match(spec))
 
 
+def redact_url(text: str) -> str:
+    """Drop credentials from URLs (``https://user:token@host`` -> ``https://host``): never written or shown."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "", text)
+
+
 def open_repo(spec: str) -> Repo:
     """Open a local (possibly bare) repository, or clone a URL into a temporary bare repository."""
     if shutil.which("git") is None:
         raise UserInputError("git is not installed (needed to read repositories)")
     tmp = None
+    shown = redact_url(spec)
     if is_url(spec):
         tmp = tempfile.mkdtemp(prefix="copilot-clone-")
         target = Path(tmp) / "repo.git"
@@ -130,8 +136,9 @@ def open_repo(spec: str) -> Repo:
         if proc.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise UserInputError(f"cannot clone {spec}: {err[-1] if err else 'git clone failed'}")
-        git_dir, key = target, spec
+            msg = (err[-1] if err else "git clone failed").replace(spec, shown)
+            raise UserInputError(f"cannot clone {shown}: {redact_url(msg)}")
+        git_dir, key = target, shown
     else:
         path = Path(spec).expanduser()
         if not path.exists():
@@ -151,7 +158,7 @@ def open_repo(spec: str) -> Repo:
             raise UserInputError(f"{spec}: not the top of a git repository (the repository is {top})")
     head = _git(git_dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip() or None
     shallow = _git(git_dir, "rev-parse", "--is-shallow-repository", check=False).strip() == "true"
-    repo = Repo(spec=spec, key=key, git_dir=git_dir, bare=bare, head=head, shallow=shallow, _tmp=tmp)
+    repo = Repo(spec=shown, key=key, git_dir=git_dir, bare=bare, head=head, shallow=shallow, _tmp=tmp)
     if head is None:
         repo.notes.append("empty repository (no commits): nothing to mine")
     if shallow:

@@ -84,6 +84,16 @@ def test_not_a_repo_empty_repo_and_subdirectory(tmp_path):
         open_repo(str(repo / "pkg"))
 
 
+def test_url_credentials_are_never_shown():
+    from indexer.repos import redact_url
+
+    assert redact_url("https://bob:ghp_tok@github.com/a/b.git") == "https://github.com/a/b.git"
+    assert redact_url("git@github.com:a/b.git") == "git@github.com:a/b.git"
+    with pytest.raises(UserInputError) as err:
+        open_repo("https://bob:sekrit-token@127.0.0.1:9/none.git")
+    assert "sekrit-token" not in str(err.value) and "cannot clone https://127.0.0.1:9/none.git" in str(err.value)
+
+
 def test_shallow_clone_is_mined_as_far_as_it_goes(small_repo, tmp_path):
     path, shas = small_repo
     shallow = tmp_path / "shallow"
