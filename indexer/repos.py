@@ -326,6 +326,8 @@ def _stream_log(repo: Repo, shas: list[str], state: dict[str, str | None]) -> It
                 change.is_new = True
             elif line.startswith(b"+++ "):
                 target = line[4:]
+                if target.endswith(b"\t"):  # git appends a tab to names with spaces
+                    target = target[:-1]
                 if target != b"/dev/null":
                     p = _unquote(target)
                     change.path = p[2:] if p.startswith("b/") else p

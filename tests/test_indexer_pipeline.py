@@ -266,3 +266,15 @@ def test_cli_index_json_and_errors(tmp_path, company):
     assert {r for r in manifest["counts"]["by_kind"]} >= {"fim_history"}
     res = runner.invoke(index_command, [str(root / "repo"), "--out", str(tmp_path / "cli4"), "--since", "nope"])
     assert res.exit_code == 2 and "unknown revision" in res.output
+
+
+def test_secret_drop_policy_drops_the_file_versions(tmp_path, company):
+    root, shas, out, result = company
+    dropped = index_repos([str(root / "repo")], tmp_path / "drop", IndexConfig(secrets="drop"))
+    rows = _rows(tmp_path / "drop")
+    assert rows and not any(r["path"] == "src/settings.py" for r in rows)
+    assert dropped.manifest["filters"]["secret_dropped"] == 1  # the HEAD version
+    assert dropped.manifest["extra"]["history_filters"]["secret_dropped"] == 1  # and its history version
+    assert dropped.manifest["extra"]["secrets_action"] == "drop"
+    with pytest.raises(UserInputError, match="redact"):
+        index_repos([str(root / "repo")], tmp_path / "bad", IndexConfig(secrets="keep"))

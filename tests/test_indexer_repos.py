@@ -39,6 +39,20 @@ def test_history_added_ranges(small_repo):
         assert sorted(c.path for c in changes[shas[2]]) == ["b.py", "utils.py"]
 
 
+def test_paths_with_spaces_quotes_and_non_ascii(tmp_path):
+    repo = init_repo(tmp_path / "r")
+    names = ["my file.py", "ü/naïve.py", 'we"ird.py']
+    commit(repo, {n: "x = 1\n" for n in names}, "2024-01-01T00:00:00+00:00")
+    commit(repo, {n: "x = 1\ny = 2\n" for n in names}, "2024-02-01T00:00:00+00:00")
+    commit(repo, {}, "2024-03-01T00:00:00+00:00", renames={"my file.py": "moved file.py"})
+    with open_repo(str(repo)) as r:
+        assert sorted(e.path for e in head_files(r)) == sorted(["moved file.py", "ü/naïve.py", 'we"ird.py'])
+        changes = [chs for _, chs in commit_changes(r, list_commits(r))]
+        assert sorted((c.path, tuple(c.added)) for c in changes[0]) == sorted((n, ((1, 1),)) for n in names)
+        (rename,) = changes[1]
+        assert (rename.old_path, rename.path, rename.added) == ("my file.py", "moved file.py", [])
+
+
 def test_since_revision_and_date(small_repo):
     path, shas = small_repo
     with open_repo(str(path)) as repo:
