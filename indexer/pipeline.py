@@ -74,13 +74,13 @@ class IndexResult:
 class _Run:
     """Mutable state of one run: counters, dedup indexes, new rows."""
 
-    def __init__(self, config: IndexConfig, file_hashes: set[str], pair_keys: set[str]):
+    def __init__(self, config: IndexConfig, hash_owner: dict[str, tuple[str, str]], pair_keys: set[str]):
         self.config = config
         self.filters: Counter[str] = Counter()  # HEAD files and pairs
         self.history_filters: Counter[str] = Counter()  # file versions from history
         self.secret_seen: set[tuple[str, str]] = set()  # (kind, value hash): each secret counted once
         self.emails = 0
-        self.file_hashes = file_hashes
+        self.hash_owner = hash_owner  # normalized file hash -> (repo, path) of the HEAD file mined with it
         self.pair_keys = pair_keys
         self.file_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)
         self.history_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)  # grouped by path
@@ -187,7 +187,9 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
         incremental = previous is not None
         state = ds.read_state(out) if incremental else {}
         pool = ds.read_pool(out) if incremental else []
-        run = _Run(config, set(state.get("file_hashes", [])),
+        hash_owner = {h: (key, path) for key, st in (state.get("repos") or {}).items()
+                      for path, h in st.get("hashes", {}).items()}
+        run = _Run(config, hash_owner,
                    {F.normalized_hash(r["prefix"][-400:] + "\0" + r["middle"] + "\0" + r["suffix"][:200])
                     for r in pool if r["kind"] != "explain"})
         since_rev, since_time = parse_since(since) if since else (None, None)
@@ -217,7 +219,9 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
         run.filters["test_leak"] += leaks
         manifest = _manifest(repos, repo_reports, config, splits, run, identity, test_commits, all_commits,
                              incremental, previous)
-        new_state = {"repos": repo_states, "file_hashes": sorted(run.file_hashes)}
+        for key, st in repo_states.items():
+            st["hashes"] = {path: h for h, (k, path) in run.hash_owner.items() if k == key}
+        new_state = {"repos": repo_states}
         reporter.note(f"writing {sum(len(v) for v in splits.values())} pairs to {out}")
         ds.write_dataset(out, splits, all_rows, new_state, manifest)
         return IndexResult(out=out, manifest=manifest, incremental=incremental, new_pairs=len(run.rows),
@@ -242,6 +246,8 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
             repo.notes.append("previous head is gone (history rewritten): mined again from scratch")
             reset_repos.add(repo.key)
             prev_commits, prev_files = [], {}
+            for h in [h for h, (k, _) in run.hash_owner.items() if k == repo.key]:
+                del run.hash_owner[h]
     commits = list_commits(repo, rev, since_time)
     known = {c[0] for c in prev_commits}
     new_commits = [c for c in commits if c.sha not in known]
@@ -302,6 +308,11 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
                     continue
                 _mine_history_version(repo, info, ch, run)
     # HEAD files
+    # Files that changed or went away give up their content hash before anything is compared.
+    head_blobs = {e.path: e.sha for e in entries}
+    for h in [h for h, (k, p) in run.hash_owner.items()
+              if k == repo.key and head_blobs.get(p) != prev_files.get(p)]:
+        del run.hash_owner[h]
     new_files: dict[str, str] = {}
     copies: set[str] = set()
     head_info = {"files_total": 0, "submodules": []}
@@ -341,10 +352,11 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
                 repo.notes.append(f"{e.path}: object {e.sha[:12]} missing or corrupt, skipped")
             continue
         h = F.normalized_hash(text)
-        if h in run.file_hashes:
+        owner = run.hash_owner.get(h)
+        if owner is not None and owner != (repo.key, e.path):
             run.count("exact_duplicate")
             continue
-        run.file_hashes.add(h)
+        run.hash_owner[h] = (repo.key, e.path)
         if run.file_neardup.check_and_add(text):
             run.count("near_duplicate")
             copies.add(e.path)

@@ -278,3 +278,25 @@ def test_secret_drop_policy_drops_the_file_versions(tmp_path, company):
     assert dropped.manifest["extra"]["secrets_action"] == "drop"
     with pytest.raises(UserInputError, match="redact"):
         index_repos([str(root / "repo")], tmp_path / "bad", IndexConfig(secrets="keep"))
+
+
+def test_rewritten_history_is_mined_again(tmp_path):
+    from indexer_fixtures import UTILS_PY_V1, UTILS_PY_V2, git, init_repo
+
+    repo = init_repo(tmp_path / "r")
+    commit(repo, {"u.py": UTILS_PY_V1}, "2024-01-01T00:00:00+00:00")
+    gone = commit(repo, {"u.py": UTILS_PY_V2}, "2024-02-01T00:00:00+00:00")
+    out = tmp_path / "ds"
+    index_repos([str(repo)], out)
+    assert any(r["commit"] == gone for r in _rows(out))
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    new = commit(repo, {"u.py": UTILS_PY_V2.replace("Arithmetic mean", "Average")}, "2024-03-01T00:00:00+00:00")
+    second = index_repos([str(repo)], out)
+    rows = _rows(out)
+    assert not any(r["commit"] == gone for r in rows)  # the rewritten-away commit's pairs are gone
+    assert any(r["commit"] == new and r["kind"] == "fim_history" for r in rows)
+    assert {r["completion"] for r in rows if r["kind"] == "explain"} >= {"Average of a non-empty list of numbers."}
+    assert "exact_duplicate" not in second.manifest["filters"]
+    assert any("history rewritten" in n for n in second.manifest["repos"][str(repo.resolve())]["notes"])
