@@ -192,8 +192,9 @@ _SECRET_NAME = (r"[A-Za-z0-9_\-]*(?:password|passwd|passphrase|pwd|secret|api[_\
                 r"|auth[_\-]?token|access[_\-]?token|refresh[_\-]?token|bearer|token|client[_\-]?secret"
                 r"|private[_\-]?key|credentials?)[A-Za-z0-9_\-]*")
 _ASSIGNED_SECRET = re.compile(
-    rf"(?i)\b{_SECRET_NAME}[\"']?\]?\s*(?::=|=>|==|=|:|,)\s*[a-z]?([\"'`])(?P<value>[^\"'`\n]{{4,}}?)\1")
+    rf"(?i)\b{_SECRET_NAME}[\"']?\]?\s*(?::=|=>|==|=|:)\s*[a-z]?([\"'`])(?P<value>[^\"'`\n]{{4,}}?)\1")
 _ENV_ASSIGNMENT = re.compile(rf"(?im)^\s*(?:export\s+)?{_SECRET_NAME}\s*=\s*(?P<value>[^\s\"'#]{{4,}})\s*$")
+_CODE_VALUE = re.compile(r"[A-Za-z_][\w.]*(\(.*\))?[;,]?")
 _ASSIGNED_STRING = re.compile(r"(?:=|:|=>|\()\s*[a-z]?([\"'`])(?P<value>[A-Za-z0-9+/=_\-.~]{20,})\1")
 _EMAIL_HINT = re.compile(r"[A-Za-z0-9]@[A-Za-z0-9]")
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b")
@@ -279,6 +280,9 @@ def find_secrets(text: str, use_detect_secrets: bool = True) -> list[SecretHit]:
             s, e = m.span("value")
             hits.append(SecretHit("assigned_secret", start + s, start + e))
         for m in _ENV_ASSIGNMENT.finditer(line):
+            value = m.group("value")
+            if _CODE_VALUE.fullmatch(value) and not re.search(r"\d", value):
+                continue  # `secret_key = key`, `token = load()`: code, not a literal
             s, e = m.span("value")
             hits.append(SecretHit("assigned_secret", start + s, start + e))
     for m in _ASSIGNED_STRING.finditer(text):
@@ -351,7 +355,10 @@ def _detect_secrets_hits(text: str, lines: list[tuple[int, int]]) -> list[Secret
                 kind = "ds:" + secret.type.lower().replace(" ", "_")
                 start = line.find(value)
                 while start >= 0:
-                    hits.append(SecretHit(kind, offset + start, offset + start + len(value)))
+                    # only where the value is a literal: after a quote, '=' or ':' (not the keyword's own name)
+                    before = line[:start].rstrip()
+                    if before.endswith(("'", '"', "`", "=", ":")):
+                        hits.append(SecretHit(kind, offset + start, offset + start + len(value)))
                     start = line.find(value, start + len(value))
     return hits
 

@@ -116,8 +116,19 @@ def test_more_secret_shapes():
 def test_ordinary_code_has_no_secrets():
     code = (SHAPES_TS + '\nconst password = input.value;\nconst token = getToken();\n'
             'password = os.environ["DB_PASSWORD"]\nname = "configuration_loader_module"\n'
-            'checksum = "0000000000000000000000000000000000000000"\n')
+            'checksum = "0000000000000000000000000000000000000000"\n'
+            # seen in click/itsdangerous: none of these is a secret
+            "print(codecs.encode(password, 'rot13'))\n"
+            'secret_key = key\n'
+            'token = load_token()\n'
+            '    ("Confirm Password", "prompt", None, "password"),\n')
     assert F.find_secrets(code) == []
+
+
+def test_keyword_names_are_kept_when_a_value_is_redacted():
+    text = 'return partial(TimedSerializer, secret_key="secret_key")\n'
+    red = F.redact_secrets(text, F.find_secrets(text))
+    assert red == 'return partial(TimedSerializer, secret_key="<SECRET>")\n'
 
 
 def test_high_entropy():
