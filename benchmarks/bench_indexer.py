@@ -124,6 +124,12 @@ def main() -> int:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows[1:]:
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
+    for name, res in (("first", first), ("incremental (2 releases)", second), ("incremental (1 small commit)", third)):
+        t = res.timings
+        mine_mbs = res.bytes_mined / 1e6 / t["mine"] if t["mine"] > 0 else 0.0
+        print(f"{name}: open+load {t['open']:.2f} s, mining (read, filters, secrets, parse, pairs, dedup) "
+              f"{t['mine']:.2f} s = {mine_mbs:.2f} MB/s, split (blame, leak check) {t['split']:.2f} s, "
+              f"write {t['write']:.2f} s")
     print(f"incremental / first time: {second.seconds / first.seconds:.2f} (2 releases), "
           f"{third.seconds / first.seconds:.2f} (1 small commit); "
           f"pairs in dataset: {third.manifest['counts']['total']} "

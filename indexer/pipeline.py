@@ -69,6 +69,7 @@ class IndexResult:
     files_mined: int
     commits_mined: int
     seconds: float
+    timings: dict[str, float] = field(default_factory=dict)  # open / mine / split / write seconds
 
 
 class _Run:
@@ -182,6 +183,7 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
                 repo.close()
                 continue
             repos.append(repo)
+        t_open = time.perf_counter()
         identity = _identity(repos, config)
         previous = ds.check_target(out, identity, force)
         incremental = previous is not None
@@ -205,6 +207,7 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
             repo_states[repo.key] = info.pop("state")
             repo_reports[repo.key] = info
             commits_mined += info["commits_mined"]
+        t_mine = time.perf_counter()
         # Merge with the previous pool: replaced files and rewritten repos lose their old rows.
         kept = [r for r in pool
                 if r["repo"] not in reset_repos
@@ -223,10 +226,13 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
             st["hashes"] = {path: h for h, (k, path) in run.hash_owner.items() if k == key}
         new_state = {"repos": repo_states}
         reporter.note(f"writing {sum(len(v) for v in splits.values())} pairs to {out}")
+        t_split = time.perf_counter()
         ds.write_dataset(out, splits, all_rows, new_state, manifest)
+        t_end = time.perf_counter()
+        timings = {"open": t_open - t0, "mine": t_mine - t_open, "split": t_split - t_mine, "write": t_end - t_split}
         return IndexResult(out=out, manifest=manifest, incremental=incremental, new_pairs=len(run.rows),
                            bytes_mined=run.bytes, files_mined=run.files, commits_mined=commits_mined,
-                           seconds=time.perf_counter() - t0)
+                           seconds=t_end - t0, timings=timings)
     finally:
         for repo in repos:
             repo.close()
