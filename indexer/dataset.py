@@ -8,6 +8,7 @@ Layout of an output directory (``datasets.load_from_disk(DIR)`` loads it as a Da
     parquet/test.parquet
     pool.parquet           every mined pair before the split (incremental runs re-split it)
     index_state.json       what was mined: per repo head, commits (sha, time), path -> blob sha; file hashes
+    near_dup.npy           MinHash signatures of the mined HEAD files (keys in index_state.json)
 
 Everything is written to a temporary sibling directory and renamed into place: an interrupted run leaves
 the previous dataset intact. An output directory holding a different dataset is refused unless forced.
@@ -28,6 +29,7 @@ from copilot.types import TrainingPair, UserInputError
 MANIFEST = "manifest.json"
 STATE = "index_state.json"
 POOL = "pool.parquet"
+SIGNATURES = "near_dup.npy"
 PARQUET_DIR = "parquet"
 SPLITS = ("train", "test")
 COLUMNS = [f.name for f in fields(TrainingPair)]
@@ -66,6 +68,17 @@ def read_pool(out: Path) -> list[dict[str, Any]]:
     return pq.read_table(path).to_pylist()
 
 
+def read_signatures(out: Path):
+    """(keys, uint64 matrix) of the near-duplicate signatures saved by the previous run."""
+    import numpy as np
+
+    path = Path(out) / SIGNATURES
+    keys = read_state(out).get("near_dup_keys", [])
+    if not path.is_file():
+        return [], None
+    return keys, np.load(path, allow_pickle=False)
+
+
 def check_target(out: Path, identity: dict[str, Any], force: bool) -> dict[str, Any] | None:
     """The previous manifest when ``out`` holds the same dataset (same repos and config) -> incremental run;
     None for a fresh run. Refuses (UserInputError) to touch a different dataset unless ``force``."""
@@ -99,7 +112,7 @@ def check_target(out: Path, identity: dict[str, Any], force: bool) -> dict[str, 
 
 
 def write_dataset(out: Path, splits: dict[str, list[dict[str, Any]]], pool: list[dict[str, Any]],
-                  state: dict[str, Any], manifest: dict[str, Any]) -> None:
+                  state: dict[str, Any], manifest: dict[str, Any], signatures=None) -> None:
     """Write everything into a temporary sibling directory, then rename it into place."""
     import datasets
     import pyarrow as pa
@@ -122,6 +135,12 @@ def write_dataset(out: Path, splits: dict[str, list[dict[str, Any]]], pool: list
             dd[name].to_parquet(str(tmp / PARQUET_DIR / f"{name}.parquet"))
         pool_table = pa.Table.from_pydict(_columns(pool), schema=features.arrow_schema)
         pq.write_table(pool_table, tmp / POOL)
+        if signatures is not None:
+            import numpy as np
+
+            keys, matrix = signatures
+            state = {**state, "near_dup_keys": keys}
+            np.save(tmp / SIGNATURES, matrix, allow_pickle=False)
         (tmp / STATE).write_text(json.dumps(state), encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _swap(tmp, out)

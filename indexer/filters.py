@@ -479,3 +479,58 @@ class NearDupIndex:
         self._lsh.insert(f"\0{self._n}", m, check_duplication=False)
         self._n += 1
         return False
+
+
+class FileNearDupIndex:
+    """Near-duplicate index of whole files, keyed (e.g. ``repo\\0path``), whose MinHash signatures are kept
+    so a later incremental run can compare new files with the ones mined before. Re-adding a key replaces
+    its old version; a file never matches its own key."""
+
+    def __init__(self, threshold: float = 0.8, num_perm: int = 64, min_tokens: int = 20):
+        from datasketch import MinHashLSH
+
+        self._hasher = NearDupIndex(threshold=threshold, num_perm=num_perm, min_tokens=min_tokens)
+        self.num_perm = num_perm
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.signatures: dict[str, object] = {}  # key -> numpy uint64 array
+
+    def load(self, keys: list[str], matrix) -> None:
+        """Signatures saved by :meth:`export` (``matrix`` rows in ``keys`` order)."""
+        from datasketch import MinHash
+
+        if matrix is None or len(keys) != len(matrix) or (len(keys) and matrix.shape[1] != self.num_perm):
+            return
+        scheme = _template(self.num_perm).scheme
+        for key, row in zip(keys, matrix):
+            m = MinHash(num_perm=self.num_perm, hashvalues=row, scheme=scheme)
+            self._lsh.insert(key, m, check_duplication=False)
+            self.signatures[key] = row
+
+    def export(self):
+        """(keys, uint64 matrix) for saving."""
+        import numpy as np
+
+        keys = sorted(self.signatures)
+        if not keys:
+            return keys, np.zeros((0, self.num_perm), dtype=np.uint64)
+        return keys, np.stack([np.asarray(self.signatures[k], dtype=np.uint64) for k in keys])
+
+    def remove(self, key: str) -> None:
+        if key in self.signatures:
+            self._lsh.remove(key)
+            del self.signatures[key]
+
+    def keys(self) -> list[str]:
+        return list(self.signatures)
+
+    def check_and_add(self, key: str, text: str) -> bool:
+        """True if another key holds a near-duplicate of ``text``; otherwise (re)adds it under ``key``."""
+        m = self._hasher.minhash(text)
+        self.remove(key)
+        if m is None:
+            return False
+        if set(self._lsh.query(m)) - {key}:
+            return True
+        self._lsh.insert(key, m, check_duplication=False)
+        self.signatures[key] = m.hashvalues
+        return False

@@ -83,7 +83,7 @@ class _Run:
         self.emails = 0
         self.hash_owner = hash_owner  # normalized file hash -> (repo, path) of the HEAD file mined with it
         self.pair_keys = pair_keys
-        self.file_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)
+        self.file_neardup = F.FileNearDupIndex(threshold=config.near_dup_threshold)  # HEAD files, persisted
         self.history_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)  # grouped by path
         self.middle_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)
         self.rows: list[dict[str, Any]] = []
@@ -189,11 +189,13 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
         incremental = previous is not None
         state = ds.read_state(out) if incremental else {}
         pool = ds.read_pool(out) if incremental else []
+        sig_keys, sig_matrix = ds.read_signatures(out) if incremental else ([], None)
         hash_owner = {h: (key, path) for key, st in (state.get("repos") or {}).items()
                       for path, h in st.get("hashes", {}).items()}
         run = _Run(config, hash_owner,
                    {F.normalized_hash(r["prefix"][-400:] + "\0" + r["middle"] + "\0" + r["suffix"][:200])
                     for r in pool if r["kind"] != "explain"})
+        run.file_neardup.load(sig_keys, sig_matrix)
         since_rev, since_time = parse_since(since) if since else (None, None)
         repo_states: dict[str, Any] = {}
         repo_reports: dict[str, Any] = {}
@@ -227,7 +229,7 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
         new_state = {"repos": repo_states}
         reporter.note(f"writing {sum(len(v) for v in splits.values())} pairs to {out}")
         t_split = time.perf_counter()
-        ds.write_dataset(out, splits, all_rows, new_state, manifest)
+        ds.write_dataset(out, splits, all_rows, new_state, manifest, signatures=run.file_neardup.export())
         t_end = time.perf_counter()
         timings = {"open": t_open - t0, "mine": t_mine - t_open, "split": t_split - t_mine, "write": t_end - t_split}
         return IndexResult(out=out, manifest=manifest, incremental=incremental, new_pairs=len(run.rows),
@@ -254,6 +256,8 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
             prev_commits, prev_files = [], {}
             for h in [h for h, (k, _) in run.hash_owner.items() if k == repo.key]:
                 del run.hash_owner[h]
+            for key in [k for k in run.file_neardup.keys() if k.split("\0", 1)[0] == repo.key]:
+                run.file_neardup.remove(key)
     commits = list_commits(repo, rev, since_time)
     known = {c[0] for c in prev_commits}
     new_commits = [c for c in commits if c.sha not in known]
@@ -319,6 +323,10 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
     for h in [h for h, (k, p) in run.hash_owner.items()
               if k == repo.key and head_blobs.get(p) != prev_files.get(p)]:
         del run.hash_owner[h]
+    for key in run.file_neardup.keys():
+        k, _, p = key.partition("\0")
+        if k == repo.key and head_blobs.get(p) != prev_files.get(p):
+            run.file_neardup.remove(key)
     new_files: dict[str, str] = {}
     copies: set[str] = set()
     head_info = {"files_total": 0, "submodules": []}
@@ -363,7 +371,7 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
             run.count("exact_duplicate")
             continue
         run.hash_owner[h] = (repo.key, e.path)
-        if run.file_neardup.check_and_add(text):
+        if run.file_neardup.check_and_add(f"{repo.key}\0{e.path}", text):
             run.count("near_duplicate")
             copies.add(e.path)
             continue

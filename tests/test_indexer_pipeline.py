@@ -300,3 +300,25 @@ def test_rewritten_history_is_mined_again(tmp_path):
     assert {r["completion"] for r in rows if r["kind"] == "explain"} >= {"Average of a non-empty list of numbers."}
     assert "exact_duplicate" not in second.manifest["filters"]
     assert any("history rewritten" in n for n in second.manifest["repos"][str(repo.resolve())]["notes"])
+
+
+def test_near_duplicates_are_found_across_incremental_runs(tmp_path):
+    from indexer_fixtures import near_duplicate_of
+
+    shas = build_company_repo(tmp_path / "repo")
+    out = tmp_path / "ds"
+    index_repos([str(tmp_path / "repo")], out)
+    # A new copy of a file mined in the first run: the second run sees only the new file, yet knows it.
+    copy = commit(tmp_path / "repo", {"web/shapes_again.ts": near_duplicate_of(SHAPES_TS).replace("preview", "view")},
+                  "2024-07-01T00:00:00+00:00")
+    second = index_repos([str(tmp_path / "repo")], out)
+    assert second.files_mined == 1  # only its history version was read: HEAD copy skipped before parsing
+    assert second.manifest["filters"].get("near_duplicate") == 1
+    assert not any(r["path"] == "web/shapes_again.ts" for r in _rows(out))
+    # A changed file is not a near-duplicate of its own previous version.
+    shapes2 = SHAPES_TS.replace("Midpoint of the segment", "Middle of the segment")
+    commit(tmp_path / "repo", {"web/shapes.ts": shapes2}, "2024-08-01T00:00:00+00:00")
+    third = index_repos([str(tmp_path / "repo")], out)
+    assert third.manifest["filters"].get("near_duplicate", 0) == 0
+    assert any(r["path"] == "web/shapes.ts" and r["kind"] == "fim_file" for r in _rows(out))
+    assert copy and shas
