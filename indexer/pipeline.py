@@ -216,7 +216,9 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
                 and not (r["kind"] in ("fim_file", "explain") and (r["repo"], r["path"]) in drop_paths)]
         all_rows = kept + run.rows
         all_commits = [(sha, t) for st in repo_states.values() for sha, t in st["commits"]]
-        test_commits = choose_test_commits(all_commits, config)
+        test_commits: set[str] = set()
+        for st in repo_states.values():  # each repo's own newest commits: a stale repo still gets a test split
+            test_commits |= choose_test_commits([(sha, t) for sha, t in st["commits"]], config)
         blamed = reattribute_by_blame({r.key: r for r in repos}, run.rows, test_commits, dict(all_commits))
         if blamed:
             reporter.note(f"attributed pairs of {blamed} recently changed files line by line (git blame)")
@@ -503,15 +505,15 @@ def reattribute_by_blame(repos: dict[str, Repo], rows: list[dict[str, Any]], tes
 
 
 def choose_test_commits(commits: list[tuple[str, int]], config: IndexConfig) -> set[str]:
-    """The newest commits (by commit time): last N, last D days, or the newest ``test_fraction`` (default 10%).
-    At least one commit stays in train."""
+    """The newest commits of one repo (by commit time): its last N, the last D days before its newest commit,
+    or its newest ``test_fraction`` (default 10%, rounded up). At least one commit stays in train."""
     if not commits:
         return set()
     ordered = sorted(commits, key=lambda c: c[1])
     if config.test_days is not None:
         newest = ordered[-1][1]
         cut = newest - config.test_days * 86400
-        chosen = [c for c in ordered if c[1] >= cut]
+        chosen = [c for c in ordered if c[1] >= cut][-(len(ordered) - 1):] if len(ordered) > 1 else []
     else:
         if config.test_commits is not None:
             n = config.test_commits
@@ -581,7 +583,7 @@ def _manifest(repos, reports, config: IndexConfig, splits, run: _Run, identity, 
         extra={
             "identity": identity,
             "config": json.loads(json.dumps(asdict(config), default=list)),
-            "split": {"test_commits": len(test_commits), "total_commits": len(all_commits),
+            "split": {"test_commits": len(test_commits), "total_commits": len(all_commits), "per_repo": True,
                       "test_since": min(test_times) if test_times else None,
                       "rule": ("days" if config.test_days is not None else
                                "commits" if config.test_commits is not None else "fraction")},

@@ -14,7 +14,7 @@ from copilot.types import UserInputError
 from indexer import dataset as ds
 from indexer.cli import index as index_command
 from indexer.pipeline import IndexConfig, choose_test_commits, index_repos, split_rows
-from indexer_fixtures import SECRETS, SHAPES_TS, build_company_repo, commit
+from indexer_fixtures import SECRETS, SERVER_GO, SHAPES_TS, build_company_repo, commit
 
 EXPECTED = {
     ("fim_history", "src/utils.py", "c2"),  # mean() added
@@ -224,6 +224,7 @@ def test_split_rules_and_leak_removal():
     assert choose_test_commits(commits, IndexConfig(test_commits=3)) == {"c17", "c18", "c19"}
     assert choose_test_commits(commits, IndexConfig(test_days=4.5)) == {"c15", "c16", "c17", "c18", "c19"}
     assert choose_test_commits(commits[:1], IndexConfig()) == set()
+    assert choose_test_commits(commits[:3], IndexConfig(test_days=100)) == {"c1", "c2"}  # one stays in train
     body = "\n".join(f"    total = total + values[{i}] * weights[{i}]" for i in range(12))
     rows = [
         {"kind": "fim_history", "commit": "c19", "middle": body, "completion": body},
@@ -322,3 +323,16 @@ def test_near_duplicates_are_found_across_incremental_runs(tmp_path):
     assert third.manifest["filters"].get("near_duplicate", 0) == 0
     assert any(r["path"] == "web/shapes.ts" and r["kind"] == "fim_file" for r in _rows(out))
     assert copy and shas
+
+
+def test_each_repo_gets_its_newest_commits_as_test(tmp_path):
+    from indexer_fixtures import UTILS_PY_V1, UTILS_PY_V2, init_repo
+
+    old, new = init_repo(tmp_path / "old"), init_repo(tmp_path / "new")
+    commit(old, {"a.py": UTILS_PY_V1}, "2019-01-01T00:00:00+00:00")
+    old_last = commit(old, {"a.py": UTILS_PY_V2}, "2019-02-01T00:00:00+00:00")
+    commit(new, {"b.go": SERVER_GO}, "2024-01-01T00:00:00+00:00")
+    new_last = commit(new, {"b.go": SERVER_GO.replace("ok", "ready")}, "2024-02-01T00:00:00+00:00")
+    result = index_repos([str(old), str(new)], tmp_path / "ds")
+    assert {r["commit"] for r in _rows(tmp_path / "ds", "test")} == {old_last, new_last}
+    assert result.manifest["extra"]["split"]["test_commits"] == 2
