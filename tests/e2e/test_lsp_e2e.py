@@ -216,7 +216,7 @@ def test_positions_emoji_cjk_crlf(tiny_model_dir, tmp_path, encoding):
     run(main())
 
 
-def test_model_that_fails_to_load_keeps_the_server_up(tmp_path):
+def test_model_that_fails_to_load_keeps_the_server_up(tiny_model_dir, tmp_path):
     uri = (tmp_path / "a.py").as_uri()
 
     async def main():
@@ -230,6 +230,14 @@ def test_model_that_fails_to_load_keeps_the_server_up(tmp_path):
         assert list(res.items) == []
         with pytest.raises(JsonRpcException, match="failed to load"):
             await s.command("copilot.explain", uri)
+        # fixing the model in the configuration reloads it in the background
+        s.client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"model": str(tiny_model_dir)}))
+        await asyncio.sleep(0.2)
+        st = await s.wait_ready(60)
+        assert st["state"] == "ready" and st["error"] is None, st
+        res = await s.inline(uri, 1, 4)
+        assert len(res.items) == 1
         assert await s.stop() == 0
 
     run(main())
@@ -300,3 +308,48 @@ def test_real_embedded_model_session(real_model_home, tmp_path):
         assert await s.stop() == 0
 
     run(main())
+
+
+def test_tcp_transport(tiny_model_dir, tmp_path):
+    import socket
+    import subprocess
+
+    from harness import server_cmd, server_env
+    from pygls.lsp.client import LanguageClient
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(server_cmd(tiny_model_dir, "--tcp", f"127.0.0.1:{port}"), env=server_env(tmp_path / "home"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uri = (tmp_path / "t.py").as_uri()
+
+    async def main():
+        client = LanguageClient("tcp-e2e", "0")
+        for _ in range(300):
+            try:
+                await client.start_tcp("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        await client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities()))
+        client.initialized(types.InitializedParams())
+        for _ in range(600):
+            st = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="copilot.status"))
+            if st["state"] != "loading":
+                break
+            await asyncio.sleep(0.1)
+        assert st["state"] == "ready"
+        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+            uri=uri, language_id="python", version=1, text="def add(a, b):\n    return ")))
+        res = await client.text_document_inline_completion_async(types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=1, character=11),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+        assert len(res.items) == 1 and res.items[0].insert_text.strip()
+        await client.shutdown_async(None)
+
+    try:
+        run(asyncio.wait_for(main(), 120))
+    finally:
+        proc.kill()
+        proc.wait()
