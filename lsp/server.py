@@ -30,7 +30,9 @@ from pygls.uris import to_fs_path
 from copilot.config import Settings, load_settings
 from copilot.types import CopilotError
 from lsp import positions
+from lsp.adapters import AdapterSlot
 from lsp.cache import TypedAheadCache
+from lsp.engine_handle import EngineHandle
 from lsp.scheduler import Scheduler
 from lsp.transport import Framer, decode, dispatch, resync_point
 
@@ -38,11 +40,6 @@ log = logging.getLogger("copilot.lsp")
 
 SERVER_NAME = "copilot-lsp"
 SERVER_VERSION = "0.1.0"
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0]}" if text and not isinstance(exc, CopilotError) else (text[0] if text else exc.__class__.__name__)
 
 
 @dataclass
@@ -81,51 +78,6 @@ class Served:
     time: float = field(default_factory=time.time)
 
 
-class EngineHandle:
-    """Loads `copilot.engine.Engine` in a background thread; never raises into the server."""
-
-    def __init__(self) -> None:
-        self.state = "idle"  # idle | loading | ready | failed
-        self.engine: Any = None
-        self.error: str | None = None
-        self.model: str | None = None
-        self.load_seconds: float | None = None
-        self._ready = threading.Event()
-        self._generation = 0
-
-    def start(self, model: str, settings: Settings, on_done: Callable[["EngineHandle"], None]) -> None:
-        self._generation += 1
-        gen = self._generation
-        self.state, self.error, self.model = "loading", None, model
-        self._ready.clear()
-
-        def work() -> None:
-            t0 = time.perf_counter()
-            try:
-                from copilot.engine import Engine
-
-                eng = Engine.load(model, settings=dataclasses.replace(settings, adapter=""), device=settings.device)
-            except BaseException as exc:  # noqa: BLE001 - any failure keeps the server up
-                if gen == self._generation:
-                    self.engine, self.state, self.error = None, "failed", one_line(exc)
-            else:
-                if gen == self._generation:
-                    self.engine, self.state = eng, "ready"
-            self.load_seconds = time.perf_counter() - t0
-            if gen == self._generation:
-                self._ready.set()
-                on_done(self)
-
-        threading.Thread(target=work, name="engine-load", daemon=True).start()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._ready.wait(timeout)
-
-    @property
-    def device(self) -> str | None:
-        return getattr(self.engine, "device", None)
-
-
 class CopilotProtocol(LanguageServerProtocol):
     """Answers requests sent before `initialize` with ServerNotInitialized (-32002)."""
 
@@ -159,11 +111,7 @@ class CopilotServer(LanguageServer):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.root_path: Path | None = None
         self.remote_url: str | None = None
-        # adapter bookkeeping (touched only in the scheduler's worker thread)
-        self.adapter_key: str | None = None
-        self.adapter_ident: tuple[str, int | None] | None = None
-        self.adapter_error: str | None = None
-        self._adapter_failed: tuple[str, int | None] | None = None
+        self.adapters = AdapterSlot()  # touched only in the scheduler's worker thread
 
     # ------------------------------------------------------------------ state
     @property
@@ -222,68 +170,18 @@ class CopilotServer(LanguageServer):
 
     # ------------------------------------------------------------------ adapters (worker thread)
     def ensure_adapter(self, engine: Any) -> str | None:
-        """Before each model call: serve the adapter named for this workspace, switching when the
-        registry's active version changed. Falls back to the base model with a logged reason."""
-        spec = self.adapter_spec()
-        if not spec:
-            self._switch(engine, None, None, None)
-            return None
-        try:
-            from copilot import registry
-        except ImportError:
-            registry = None
-        try:
-            if registry is not None and not (os.sep in spec or spec.startswith((".", "~"))):
-                name, version = registry.Registry().parse_spec(spec)
-                ident: tuple[str, int | None] = (name, version)
-            else:
-                name, version, ident = Path(spec).name, None, (spec, None)
-        except Exception as exc:  # noqa: BLE001
-            self._adapter_problem((spec, None), one_line(exc))
-            self._switch(engine, None, None, None)
-            return None
-        if ident == self.adapter_ident and self.adapter_key in getattr(engine, "adapters", []):
-            return self.adapter_key
-        if ident == self._adapter_failed:
-            return None
-        try:
-            if registry is not None and version is not None:
-                path = registry.resolve_adapter(f"{name}@{version}")
-            else:
-                path = Path(spec).expanduser()
-            key = engine.load_adapter(str(path), name=name)
-        except Exception as exc:  # noqa: BLE001
-            self._adapter_problem(ident, one_line(exc))
-            self._switch(engine, None, None, None)
-            return None
-        self._switch(engine, key, ident, version)
-        return key
-
-    def _switch(self, engine: Any, key: str | None, ident: tuple[str, int | None] | None, version: int | None) -> None:
-        old = self.adapter_key
-        if ident == self.adapter_ident and key == old:
-            return
-        if old and old != key:
-            try:
-                engine.unload_adapter(old)
-            except Exception:  # noqa: BLE001
-                log.exception("unloading adapter %s", old)
-        self.adapter_key, self.adapter_ident = key, ident
-        if key:
-            self.adapter_error = None
-            self._adapter_failed = None
-        label = f"{ident[0]}@{version}" if key and ident and version is not None else (key or "base model")
-        self.call_soon(self.log_message, f"copilot: serving {label}")
-
-    def _adapter_problem(self, ident: tuple[str, int | None], message: str) -> None:
-        if ident != self._adapter_failed:
-            self._adapter_failed = ident
-            self.adapter_error = message
-            self.call_soon(self.notify_user, f"copilot: adapter {ident[0]} not used: {message}", types.MessageType.Warning)
+        """Before each model call: the adapter serving this workspace (hot-swapped when the
+        registry's active version changed), or None for the base model."""
+        return self.adapters.ensure(
+            engine, self.adapter_spec(),
+            on_switch=lambda label: self.call_soon(self.log_message, f"copilot: serving {label}"),
+            on_problem=lambda name, msg: self.call_soon(
+                self.notify_user, f"copilot: adapter {name} not used: {msg}", types.MessageType.Warning),
+        )
 
     @property
     def adapter_version(self) -> int | None:
-        return self.adapter_ident[1] if self.adapter_ident and self.adapter_key else None
+        return self.adapters.version
 
     # ------------------------------------------------------------------ bookkeeping
     def remember(self, served: Served) -> None:
@@ -303,10 +201,10 @@ class CopilotServer(LanguageServer):
             "model": h.model or self.model_spec(),
             "device": h.device,
             "error": h.error,
-            "adapter": self.adapter_ident[0] if self.adapter_key and self.adapter_ident else None,
-            "adapter_version": self.adapter_version,
+            "adapter": self.adapters.name,
+            "adapter_version": self.adapters.version,
             "adapter_spec": self.adapter_spec() or None,
-            "adapter_error": self.adapter_error,
+            "adapter_error": self.adapters.error,
             "last_latency_ms": self.last_latency_ms,
             "position_encoding": self.encoding,
             "debounce_ms": self.config.debounce_ms,
@@ -456,9 +354,10 @@ class CopilotServer(LanguageServer):
 def build_server(model_override: str | None = None, settings: Settings | None = None) -> CopilotServer:
     """A server with every feature registered (one module per LSP feature)."""
     from lsp.features import (code_action, completion, configuration, explain, feedback,
-                              inline_completion, status, sync)
+                              inline_completion, lifecycle, status, sync)
 
     server = CopilotServer(model_override=model_override, settings=settings)
-    for feature in (configuration, sync, inline_completion, completion, explain, code_action, status, feedback):
+    for feature in (lifecycle, configuration, sync, inline_completion, completion, explain, code_action, status,
+                    feedback):
         feature.register(server)
     return server

@@ -1,4 +1,4 @@
-"""initialize (initializationOptions) and workspace/didChangeConfiguration.
+"""workspace/didChangeConfiguration (and the initializationOptions of initialize, see lifecycle.py).
 
 Options (top level or under a "copilot" key; camelCase or snake_case):
   model        base model (packaged name, folder); changing it reloads the engine in the background
@@ -94,26 +94,13 @@ def apply(ls: Any, options: Any) -> list[str]:
 
 
 def register(server: Any) -> None:
-    @server.feature(types.INITIALIZE)
-    def on_initialize(ls: Any, params: types.InitializeParams) -> None:
-        root = params.root_uri
-        if root is None and params.workspace_folders:
-            root = params.workspace_folders[0].uri
-        from lsp.features.sync import install
-
-        install(ls.workspace)
-        ls.set_root(root)
-        apply(ls, params.initialization_options)
-        if ls.engine.state == "idle":
-            ls.start_engine()  # in the background: initialize answers at once
-
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def on_change(ls: Any, params: types.DidChangeConfigurationParams) -> None:
         changed = apply(ls, params.settings)
         if "model" in changed and ls.engine.state != "idle":
             ls.scheduler.cancel_all()
             ls.cache = type(ls.cache)()
-            ls.adapter_key = ls.adapter_ident = None
+            ls.adapters.reset()
             ls.start_engine()
         if "adapter" in changed:
             ls.cache = type(ls.cache)()
