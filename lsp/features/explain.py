@@ -14,6 +14,8 @@ one-at-a-time scheduler as completions; a newer explain for the same document re
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
@@ -26,6 +28,16 @@ from lsp.symbols import enclosing
 
 INVALID = int(types.ErrorCodes.InvalidParams)
 FAILED = int(types.LSPErrorCodes.RequestFailed)
+
+REPORT_EVERY = 0.1  # seconds between $/progress reports
+
+
+@dataclass(frozen=True)
+class _Done:
+    symbol: str | None
+    text: str
+    truncated: bool = False
+
 
 # languageId -> the engine's language names (prompts only)
 LANG = {"javascriptreact": "javascript", "typescriptreact": "tsx"}
@@ -84,17 +96,25 @@ async def explain(ls: Any, uri: str, rng: Any, on_markdown=None) -> dict[str, An
         else:
             code = text[s:e]
             symbol = sym.name if sym is not None and sym.start >= s and sym.end <= e + 1 else "selection"
-    sections: list[tuple[str | None, str, bool]] = []
+    finished: list = []  # Explanations of the sections already done
     current: list[str] = []
 
+    last_push = [0.0]
+
     def push() -> None:
-        if on_markdown is not None:
-            md = render(sections + [(cur_symbol[0], "".join(current), False)]) if cur_symbol else render(sections)
-            ls.call_soon(on_markdown, md)
+        # at most one report per REPORT_EVERY seconds: each carries the whole markdown so far
+        now = time.monotonic()
+        if on_markdown is None or now - last_push[0] < REPORT_EVERY:
+            return
+        last_push[0] = now
+        done = [(ex.symbol, ex.text, ex.truncated) for ex in finished]
+        ls.call_soon(on_markdown, render(done + [(cur_symbol[0] if cur_symbol else None, "".join(current), False)]))
 
     cur_symbol: list[str | None] = []
 
     def on_section(sym: str | None) -> None:
+        if cur_symbol and current:
+            finished.append(_Done(cur_symbol[0], "".join(current)))
         current.clear()
         cur_symbol[:] = [sym]
 

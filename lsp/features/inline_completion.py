@@ -26,6 +26,9 @@ from lsp.features.util import doc_path, open_document
 from lsp.scheduler import Superseded
 from lsp.server import Served
 
+# LSP languageIds the engine names differently
+ENGINE_LANG = {"javascriptreact": "javascript", "typescriptreact": "tsx"}
+
 # The engine keeps only a token budget of the text around the cursor; never hand it megabytes.
 MAX_PROMPT_CHARS = 32_000
 
@@ -86,7 +89,7 @@ async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | 
 
     def work(cancel):
         adapter = ls.ensure_adapter(engine)
-        comp = engine.complete(p_bounded, s_bounded, language, adapter, path=path, context=snippets,
+        comp = engine.complete(p_bounded, s_bounded, ENGINE_LANG.get(language or "", language), adapter, path=path, context=snippets,
                                max_new_tokens=max_tokens, cancel=cancel)
         ls.counters["generated_tokens"] += comp.generated_tokens
         if comp.stop_reason == "cancelled":  # the engine confirms it stopped early
