@@ -27,9 +27,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 # name -> ("module:attribute", short help). Loaded only when used.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("indexer.cli:index", "Mine git repositories into a training-pairs dataset."),
-    "train": ("copilot.commands_train:train", "Train a LoRA adapter on a pairs dataset (registered as a candidate)."),
+    "train": ("copilot.commands_train:train_cmd", "Train a LoRA adapter on a pairs dataset (registered as a candidate)."),
     "eval": ("copilot.commands_train:eval_cmd", "Evaluate an adapter against the base model on the newest-commit test split."),
-    "adapters": ("copilot.commands_train:adapters", "List, show, promote, roll back or remove registered adapters."),
+    "adapters": ("copilot.commands_train:adapters_group", "List, show, promote, roll back or remove registered adapters."),
 }
 
 
