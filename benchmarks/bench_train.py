@@ -93,10 +93,10 @@ def side_ours(a) -> dict:
     rec = TrainRecipe(train=TrainSettings(max_seq_len=a.max_seq_len, batch_tokens=a.batch_tokens, r=a.r, alpha=2 * a.r),
                       max_steps=a.steps, checkpoint_every=10**9)
     res = train(a.data, "bench", settings=s, recipe=rec, progress=False, publish=False)
-    return {"tokens": res.tokens, "seconds": res.seconds, "steps": res.steps, "losses": res.losses}
+    return {"tokens": res.tokens, "seconds": res.seconds, "steps": res.steps, "losses": res.losses, "mode": res.mode}
 
 
-def side_trainer(a) -> dict:
+def side_trainer(a, bf16: bool = False) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
@@ -144,7 +144,7 @@ def side_trainer(a) -> dict:
     args = TrainingArguments(
         output_dir=out, per_device_train_batch_size=bs, max_steps=a.steps, learning_rate=ts.learning_rate,
         lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=1, save_strategy="no", report_to=[],
-        use_cpu=True, bf16=False, dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=True,
+        use_cpu=True, bf16=bf16, dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=True,
         optim="adamw_torch", seed=0,
     )
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collate, callbacks=[Clock()])
@@ -169,9 +169,16 @@ def run_side(name: str, a) -> dict:
     return res
 
 
+LABELS = {
+    "ours": "copilot.train (packed, completion-only logits, auto CPU dtype)",
+    "trainer": "transformers.Trainer + peft (padded batches, fp32)",
+    "trainer-bf16": "transformers.Trainer + peft (padded batches, bf16=True autocast)",
+}
+
+
 def compare(a) -> list[dict]:
     results = []
-    for name in ("ours", "trainer"):
+    for name in a.sides.split(","):
         r = run_side(name, a)
         r["side"] = name
         r["tokens_per_s"] = r["tokens"] / r["seconds"]
@@ -180,16 +187,20 @@ def compare(a) -> list[dict]:
 
 
 def print_compare(results: list[dict]) -> str:
-    ours, base = results
     lines = ["| trainer | steps | real tokens | train s | tokens/s | peak RSS MB | first → last loss |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for r in results:
         lo = r["losses"]
-        lines.append(f"| {'copilot.train (packed, completion-only logits)' if r['side'] == 'ours' else 'transformers.Trainer + peft (padded batches)'} "
-                     f"| {r['steps']} | {r['tokens']:,} | {r['seconds']:.1f} | {r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} "
-                     f"| {lo[0]:.3f} → {lo[-1]:.3f} |")
-    lines.append(f"\nspeedup (tokens/s): **{ours['tokens_per_s'] / base['tokens_per_s']:.2f}×**"
-                 f" (Trainer batch size {base.get('batch_size')}, mean example {base.get('mean_example_tokens')} tokens)")
+        lines.append(f"| {LABELS[r['side']]} | {r['steps']} | {r['tokens']:,} | {r['seconds']:.1f} | {r['tokens_per_s']:.0f} "
+                     f"| {r['peak_rss_mb']:.0f} | {lo[0]:.3f} → {lo[-1]:.3f} |")
+    ours = next((r for r in results if r["side"] == "ours"), None)
+    for r in results:
+        if ours is not None and r is not ours:
+            lines.append(f"\nspeedup vs {r['side']} (tokens/s): **{ours['tokens_per_s'] / r['tokens_per_s']:.2f}×**"
+                         f" (Trainer batch size {r.get('batch_size')}, mean example {r.get('mean_example_tokens')} tokens,"
+                         f" {r.get('padded_tokens', 0) - r['tokens']:,} padding tokens)")
+    if ours is not None:
+        lines.append(f"\nours: mode {ours.get('mode')}")
     text = "\n".join(lines)
     print(text)
     return text
@@ -239,11 +250,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--eval-examples", type=int, default=150)
     ap.add_argument("--name", default="bench-full")
-    ap.add_argument("--side", choices=["ours", "trainer"], help=argparse.SUPPRESS)
+    ap.add_argument("--sides", default="ours,trainer,trainer-bf16", help="comma list of: " + ", ".join(LABELS))
+    ap.add_argument("--side", choices=list(LABELS), help=argparse.SUPPRESS)
     ap.add_argument("--json-out", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.side:
-        r = side_ours(a) if a.side == "ours" else side_trainer(a)
+        r = side_ours(a) if a.side == "ours" else side_trainer(a, bf16=a.side == "trainer-bf16")
         r["peak_rss_mb"] = peak_rss_mb()
         Path(a.json_out).write_text(json.dumps(r))
         return

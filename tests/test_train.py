@@ -127,7 +127,10 @@ def test_training_lowers_loss_and_registers_candidate(home, tiny_model, dataset)
     assert last < first - 0.2, res.losses
     m = res.manifest
     assert (m.name, m.version, m.status) == ("demo", 1, "candidate")
-    assert m.training["mode"] == "lora-fp32" and "CPU" in m.training["mode_reason"]
+    from copilot.train import cpu_has_bf16
+
+    assert m.training["mode"] == ("lora-bf16" if cpu_has_bf16() else "lora-fp32")
+    assert "CPU" in m.training["mode_reason"] and "not 4-bit" in m.training["mode_reason"]
     assert m.training["spm_examples"] > 0 and m.training["fim_orders"] == ["psm", "spm"]
     assert m.dataset_fingerprint == "fp-test" and m.prompt_format == "qwen"
     assert Registry().resolve("demo") == home / "adapters" / "demo" / "1"
@@ -198,6 +201,16 @@ def test_model_too_large_for_memory_is_refused_before_loading(tiny_model):  # no
     assert check_memory(tiny_model, "lora-fp32", "cpu", 512, available=64 * 2**30) > n * 4
 
 
+def test_cpu_mode_choice():
+    from copilot.train import choose_mode
+
+    assert choose_mode("cpu", "auto", "fp32")[0] == "lora-fp32"
+    assert choose_mode("cpu", "none", "bf16")[0] == "lora-bf16"
+    assert choose_mode("cpu", "4bit")[0] == "qlora-nf4"
+    mode, why = choose_mode("cuda", "auto")
+    assert mode == "qlora-nf4" and "paged AdamW" in why
+
+
 def test_recipe_toml(tmp_path):
     from copilot.train import load_recipe
 
@@ -262,7 +275,7 @@ def test_cli_train_registers_candidate(home, tiny_model, dataset):  # noqa: F811
     r = CliRunner().invoke(train_cmd, ["--data", str(dataset), "--name", "cli", "--base", str(tiny_model),
                                        "--max-steps", "2", "--quiet"], env={"COPILOT_DEVICE": "cpu"})
     assert r.exit_code == 0, r.output
-    assert "Trained cli@1" in r.output and "fp32 LoRA" in r.output
+    assert "Trained cli@1" in r.output and "CPU: " in r.output
     assert Registry().versions("cli") == [1]
     bad = CliRunner().invoke(train_cmd, ["--data", str(dataset.parent / "nope"), "--name", "cli", "--quiet"])
     assert bad.exit_code == 2 and "dataset not found" in bad.output and "Traceback" not in bad.output
