@@ -408,10 +408,14 @@ def normalized_hash(text: str) -> str:
 
 def shingles(text: str, k: int = 5) -> set[bytes]:
     """Whitespace-token k-shingles (cheap; formatting differences only change a few of them)."""
-    toks = text.split()
+    return _shingles(text.split(), k)
+
+
+def _shingles(toks: list[str], k: int = 5) -> set[bytes]:
     if len(toks) < k:
         return {" ".join(toks).encode()} if toks else set()
-    return {" ".join(toks[i:i + k]).encode("utf-8", "surrogatepass") for i in range(len(toks) - k + 1)}
+    joined = set(map(" ".join, zip(*(toks[i:] for i in range(k)))))  # distinct strings <-> distinct bytes
+    return {s.encode("utf-8", "surrogatepass") for s in joined}
 
 
 def _crc32(b: bytes) -> int:
@@ -419,6 +423,8 @@ def _crc32(b: bytes) -> int:
 
 
 _PERMS: dict[int, object] = {}
+_MISSING = object()
+_CACHE_MAX = 200_000  # MinHashes kept per cache (~1 KB each)
 
 
 def _template(num_perm: int):
@@ -433,9 +439,11 @@ def _template(num_perm: int):
 class NearDupIndex:
     """MinHash LSH over token 5-shingles: ``add`` then ``is_near_dup`` (Jaccard >= threshold)."""
 
-    def __init__(self, threshold: float = 0.8, num_perm: int = 64, min_tokens: int = 20):
+    def __init__(self, threshold: float = 0.8, num_perm: int = 64, min_tokens: int = 20,
+                 cache: dict | None = None):
         from datasketch import MinHashLSH
 
+        self.cache = cache
         self.threshold = threshold
         self.num_perm = num_perm
         self.min_tokens = min_tokens
@@ -443,13 +451,32 @@ class NearDupIndex:
         self._n = 0
 
     def minhash(self, text: str):
+        """The text's MinHash, or None when it has fewer than ``min_tokens`` distinct shingles. With a
+        ``cache`` (text -> MinHash) the same text is hashed once per run (pairs are queried again at split)."""
+        cache = self.cache
+        if cache is not None:
+            m = cache.get(text, _MISSING)
+            if m is not _MISSING:
+                return m
+        m = self._minhash(text)
+        if cache is not None:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[text] = m
+        return m
+
+    def _minhash(self, text: str):
         from datasketch import MinHash
 
-        sh = shingles(text)
+        toks = text.split()
+        if max(len(toks) - 4, 1 if toks else 0) < self.min_tokens:  # at most that many distinct 5-shingles
+            return None
+        sh = _shingles(toks)
         if len(sh) < self.min_tokens:
             return None
         template = _template(self.num_perm)
-        m = MinHash(num_perm=self.num_perm, seed=1, hashfunc=_crc32, permutations=template.permutations,
+        # zlib.crc32 itself as the hash function (same values as _crc32, without a Python call per shingle)
+        m = MinHash(num_perm=self.num_perm, seed=1, hashfunc=zlib.crc32, permutations=template.permutations,
                     scheme=template.scheme)
         m.update_batch(list(sh))
         return m

@@ -85,7 +85,8 @@ class _Run:
         self.pair_keys = pair_keys
         self.file_neardup = F.FileNearDupIndex(threshold=config.near_dup_threshold)  # HEAD files, persisted
         self.history_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)  # grouped by path
-        self.middle_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)
+        self.minhash_cache: dict[str, Any] = {}  # middle text -> MinHash: pairs are hashed again at split
+        self.middle_neardup = F.NearDupIndex(threshold=config.near_dup_threshold, cache=self.minhash_cache)
         self.rows: list[dict[str, Any]] = []
         self.bytes = 0
         self.files = 0
@@ -222,7 +223,7 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
         blamed = reattribute_by_blame({r.key: r for r in repos}, run.rows, test_commits, dict(all_commits))
         if blamed:
             reporter.note(f"attributed pairs of {blamed} recently changed files line by line (git blame)")
-        splits, leaks = split_rows(all_rows, test_commits, config.near_dup_threshold)
+        splits, leaks = split_rows(all_rows, test_commits, config.near_dup_threshold, cache=run.minhash_cache)
         run.filters["test_leak"] += leaks
         manifest = _manifest(repos, repo_reports, config, splits, run, identity, test_commits, all_commits,
                              incremental, previous)
@@ -528,8 +529,8 @@ def _middle(row: dict[str, Any]) -> str:
     return row["middle"] if row["kind"] != "explain" else row["completion"]
 
 
-def split_rows(rows: list[dict[str, Any]], test_commits: set[str], threshold: float = 0.8
-               ) -> tuple[dict[str, list[dict[str, Any]]], int]:
+def split_rows(rows: list[dict[str, Any]], test_commits: set[str], threshold: float = 0.8,
+               cache: dict[str, Any] | None = None) -> tuple[dict[str, list[dict[str, Any]]], int]:
     """Rows of test commits -> test (each row's "split" is set in place); train rows whose middle equals
     (normalized) or nearly equals a test middle are removed. Returns ({"train": [...], "test": [...]}, removed)."""
     test, train = [], []
@@ -537,7 +538,7 @@ def split_rows(rows: list[dict[str, Any]], test_commits: set[str], threshold: fl
         r["split"] = "test" if r["commit"] in test_commits else "train"
         (test if r["split"] == "test" else train).append(r)
     exact = {F.normalized_hash(_middle(r)) for r in test}
-    near = F.NearDupIndex(threshold=threshold)
+    near = F.NearDupIndex(threshold=threshold, cache=cache)
     for r in test:
         near.add(_middle(r))
     kept, removed = [], 0
