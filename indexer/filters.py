@@ -315,6 +315,9 @@ _DS_PLUGINS = [
 
 
 _ds_depth = 0
+# line -> ((secret type, value), ...) found by detect-secrets with _DS_PLUGINS (the only settings it runs with)
+_DS_LINE_CACHE: dict[str, tuple[tuple[str, str], ...]] = {}
+_DS_LINE_CACHE_MAX = 100_000
 
 
 @contextmanager
@@ -331,6 +334,7 @@ def detect_secrets_session():
     from detect_secrets.settings import transient_settings
 
     with transient_settings({"plugins_used": _DS_PLUGINS}):
+        _DS_LINE_CACHE.clear()  # one cache per session: each run (and benchmark run) starts cold
         _ds_depth += 1
         try:
             yield
@@ -348,11 +352,18 @@ def _detect_secrets_hits(text: str, lines: list[tuple[int, int]]) -> list[Secret
             line = text[offset:end]
             if len(line) > 2000:
                 continue
-            for secret in scan_line(line.rstrip("\n")):
-                value = secret.secret_value or ""
+            stripped = line.rstrip("\n")
+            found = _DS_LINE_CACHE.get(stripped)
+            if found is None:
+                # The same line recurs in every version of a file: detect-secrets sees it once per run.
+                found = tuple((secret.type, secret.secret_value or "") for secret in scan_line(stripped))
+                if len(_DS_LINE_CACHE) >= _DS_LINE_CACHE_MAX:
+                    _DS_LINE_CACHE.clear()
+                _DS_LINE_CACHE[stripped] = found
+            for secret_type, value in found:
                 if len(value) < 4 or value.strip().lower() in _PLACEHOLDER_VALUES or SECRET_PLACEHOLDER in value:
                     continue
-                kind = "ds:" + secret.type.lower().replace(" ", "_")
+                kind = "ds:" + secret_type.lower().replace(" ", "_")
                 start = line.find(value)
                 while start >= 0:
                     # only where the value is a literal: after a quote, '=' or ':' (not the keyword's own name)
