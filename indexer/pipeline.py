@@ -28,6 +28,7 @@ from indexer.repos import (MODE_SUBMODULE, MODE_SYMLINK, CommitInfo, Repo, blame
                            list_commits, open_repo, parse_since)
 
 TOOL_VERSION = "0.1.0"
+BLOB_CACHE_BYTES = 32 << 20  # source bytes of HEAD blobs kept (with their syntax trees) from history to HEAD
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ class _Run:
         self.rows: list[dict[str, Any]] = []
         self.bytes = 0
         self.files = 0
+        # HEAD blobs met in history: their cleaned text (and parse) is reused when the HEAD file is mined.
+        self.head_blobs: set[str] = set()
+        self.blob_cache: dict[tuple[str, str], list[Any]] = {}  # (sha, language) -> [bytes, text, reason, emails, parsed]
+        self.blob_cache_bytes = 0
 
     # -- filters
 
@@ -115,8 +120,27 @@ class _Run:
         if reason != "not_source":
             self.filters[reason] += 1
 
-    def clean_text(self, data: bytes | None) -> tuple[str | None, str | None]:
-        """(text, None) for a usable file version (secrets redacted, emails masked), else (None, reason)."""
+    def clean_text(self, data: bytes | None, key: tuple[str, str] | None = None) -> tuple[str | None, str | None]:
+        """(text, None) for a usable file version (secrets redacted, emails masked), else (None, reason).
+        With ``key`` (blob sha, language) of a HEAD blob, the result is kept for the HEAD file (``cached``)."""
+        emails = self.emails
+        text, reason = self._clean_text(data)
+        if (key is not None and data is not None and key[0] in self.head_blobs
+                and self.blob_cache_bytes + len(data) <= BLOB_CACHE_BYTES):
+            self.blob_cache[key] = [len(data), text, reason, self.emails - emails, None]
+            self.blob_cache_bytes += len(data)
+        return text, reason
+
+    def cached(self, key: tuple[str, str]) -> list[Any] | None:
+        """The clean result kept for a HEAD blob (counted again, as if read and cleaned again), or None."""
+        entry = self.blob_cache.pop(key, None)
+        if entry is not None:
+            self.blob_cache_bytes -= entry[0]
+            self.bytes += entry[0]
+            self.emails += entry[3]
+        return entry
+
+    def _clean_text(self, data: bytes | None) -> tuple[str | None, str | None]:
         if data is None:
             return None, "missing_object"
         if F.is_binary(data):
@@ -293,6 +317,10 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
 
     # history: the code each new commit added
     last_change: dict[str, tuple[str, int]] = {}
+    run.head_blobs = {e.sha for e in entries if e.type == "blob" and e.mode != MODE_SYMLINK
+                      and prev_files.get(e.path) != e.sha}
+    run.blob_cache.clear()
+    run.blob_cache_bytes = 0
     bytes_before = run.bytes
     files_before = run.files
     if config.history and new_commits:
@@ -359,10 +387,15 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
         if F.is_oversized(e.size, config.max_file_bytes):
             run.count("oversized")
             continue
-        data = blobs.read(e.sha, max_bytes=config.max_file_bytes)
-        if data is not None:
-            run.bytes += len(data)
-        text, reason = run.clean_text(data)
+        cached = run.cached((e.sha, language_for_path(e.path)))
+        if cached is not None:
+            text, reason, parsed = cached[1], cached[2], cached[4]
+        else:
+            data = blobs.read(e.sha, max_bytes=config.max_file_bytes)
+            if data is not None:
+                run.bytes += len(data)
+            text, reason = run.clean_text(data)
+            parsed = None
         if text is None:
             run.count(reason or "filtered")
             if reason == "missing_object":
@@ -379,7 +412,7 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
             copies.add(e.path)
             continue
         commit, ctime = last_change.get(e.path) or _attribution(prev.get("last_change", {}), e.path, oldest)
-        _mine_current_file(repo, e.path, e.sha, text, commit, ctime, run)
+        _mine_current_file(repo, e.path, e.sha, text, commit, ctime, run, parsed)
     for path in prev_files:
         if path not in new_files:
             drop_paths.add((repo.key, path))
@@ -388,6 +421,9 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
         run.rows = [r for r in run.rows if not (r["repo"] == repo.key and r["kind"] == "fim_history"
                                                  and r["path"] in copies)]
         run.history_filters["near_duplicate_pairs"] += before - len(run.rows)
+    run.blob_cache.clear()
+    run.blob_cache_bytes = 0
+    run.head_blobs = set()
     lc = dict(prev.get("last_change", {}))
     lc.update({p: list(v) for p, v in last_change.items()})
     return {
@@ -440,7 +476,8 @@ def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run) -> None:
     if data is not None:
         run.bytes += len(data)
         run.files += 1
-    text, reason = run.clean_text(data)
+    language = language_for_path(ch.path)
+    text, reason = run.clean_text(data, key=(ch.blob, language))
     if text is None:
         run.history_filters[reason or "filtered"] += 1
         return
@@ -451,18 +488,21 @@ def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run) -> None:
                 run.history_filters["near_duplicate"] += 1
                 return
             run.history_neardup.add(text, m, group=ch.path)
-    language = language_for_path(ch.path)
     src, tree = _parse(text, language)
+    entry = run.blob_cache.get((ch.blob, language))
+    if entry is not None:
+        entry[4] = (src, tree)
     for fim in fims_for_added_lines(tree, src, ch.added, config.pairs):
         run.add_fim(fim_pair(src, fim, config.pairs, kind="fim_history", repo=repo.key, path=ch.path,
                              commit=info.sha, commit_time=info.time, language=language))
 
 
-def _mine_current_file(repo: Repo, path: str, blob: str, text: str, commit: str, ctime: int, run: _Run) -> None:
+def _mine_current_file(repo: Repo, path: str, blob: str, text: str, commit: str, ctime: int, run: _Run,
+                       parsed: tuple[SourceText, Any] | None = None) -> None:
     config = run.config
     language = language_for_path(path)
     run.files += 1
-    src, tree = _parse(text, language)
+    src, tree = parsed if parsed is not None else _parse(text, language)
     rng = random.Random(f"{config.pairs.seed}:{blob}")
     for fim in sample_fims(tree, src, config.pairs, rng):
         run.add_fim(fim_pair(src, fim, config.pairs, kind="fim_file", repo=repo.key, path=path, commit=commit,
