@@ -447,18 +447,30 @@ def _template(num_perm: int):
     return _PERMS[num_perm]
 
 
+_LSH_PARAMS: dict[tuple[float, int], tuple[int, int]] = {}
+
+
+def _lsh(threshold: float, num_perm: int):
+    """A MinHashLSH; its (bands, rows) optimum is found by numerical integration (~10 ms): once per setting."""
+    from datasketch import MinHashLSH
+    from datasketch.lsh import _optimal_param
+
+    key = (threshold, num_perm)
+    if key not in _LSH_PARAMS:
+        _LSH_PARAMS[key] = _optimal_param(threshold, num_perm, 0.5, 0.5)  # MinHashLSH's default weights
+    return MinHashLSH(threshold=threshold, num_perm=num_perm, params=_LSH_PARAMS[key])
+
+
 class NearDupIndex:
     """MinHash LSH over token 5-shingles: ``add`` then ``is_near_dup`` (Jaccard >= threshold)."""
 
     def __init__(self, threshold: float = 0.8, num_perm: int = 64, min_tokens: int = 20,
                  cache: dict | None = None):
-        from datasketch import MinHashLSH
-
         self.cache = cache
         self.threshold = threshold
         self.num_perm = num_perm
         self.min_tokens = min_tokens
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._lsh = _lsh(threshold, num_perm)
         self._n = 0
 
     def minhash(self, text: str):
@@ -525,11 +537,9 @@ class FileNearDupIndex:
     its old version; a file never matches its own key."""
 
     def __init__(self, threshold: float = 0.8, num_perm: int = 64, min_tokens: int = 20):
-        from datasketch import MinHashLSH
-
         self._hasher = NearDupIndex(threshold=threshold, num_perm=num_perm, min_tokens=min_tokens)
         self.num_perm = num_perm
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._lsh = _lsh(threshold, num_perm)
         self.signatures: dict[str, object] = {}  # key -> numpy uint64 array
 
     def load(self, keys: list[str], matrix) -> None:
