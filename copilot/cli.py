@@ -30,6 +30,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("copilot.commands_train:train_cmd", "Train a LoRA adapter on a pairs dataset (registered as a candidate)."),
     "eval": ("copilot.commands_train:eval_cmd", "Evaluate an adapter against the base model on the newest-commit test split."),
     "adapters": ("copilot.commands_train:adapters_group", "List, show, promote, roll back or remove registered adapters."),
+    "retrain": ("copilot.commands_nightly:retrain_cmd", "Nightly cycle: mine new commits, train a candidate, promote it only if better."),
+    "schedule": ("copilot.commands_nightly:schedule_group", "Install, show or remove the nightly retraining timer (systemd or cron)."),
 }
 
 
