@@ -239,6 +239,7 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
     "jwt": ("eyj",),
     "basic_auth_url": ("://",),
 }
+_TRIGGER_RX = {kind: re.compile("|".join(map(re.escape, triggers))) for kind, triggers in _TRIGGERS.items()}
 SECRET_KEYWORDS = ("password", "passwd", "passphrase", "pwd", "secret", "api_key", "api-key", "apikey", "access_key",
                    "access-key", "token", "bearer", "credential", "private_key", "private-key", "sk_live", "sk-",
                    "npm_", "pypi-")
@@ -264,7 +265,7 @@ def find_secrets(text: str, use_detect_secrets: bool = True) -> list[SecretHit]:
     hits: list[SecretHit] = []
     lower = text.lower()
     for kind, rx, group in _SECRET_RULES:
-        if not any(t in lower for t in _TRIGGERS[kind]):
+        if not _TRIGGER_RX[kind].search(lower):  # one regex scan instead of one `in` per trigger
             continue
         for m in rx.finditer(text):
             s, e = m.span(group)
@@ -414,7 +415,8 @@ _WS = re.compile(r"\s+")
 
 def normalized_hash(text: str) -> str:
     """Hash of the text with whitespace runs collapsed (formatting-only changes hash the same)."""
-    return hashlib.sha1(_WS.sub(" ", text).strip().encode("utf-8", "surrogatepass")).hexdigest()
+    # " ".join(split()) == _WS.sub(" ", text).strip(): re's \s and str.isspace() agree on every code point
+    return hashlib.sha1(" ".join(text.split()).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def shingles(text: str, k: int = 5) -> set[bytes]:
@@ -461,6 +463,53 @@ def _lsh(threshold: float, num_perm: int):
     return MinHashLSH(threshold=threshold, num_perm=num_perm, params=_LSH_PARAMS[key])
 
 
+_FAST_OK: dict[int, bool] = {}
+_COLUMNS: dict[int, tuple] = {}  # template id -> permutations (a, b) as column vectors
+
+
+def _fast_signature(template, sh: set[bytes]):
+    """MinHash.update_batch's values for the affine32 scheme, computed in a few numpy calls (its per-call
+    overhead was most of the cost on short texts). Checked once against update_batch on a sample: if the
+    installed datasketch computes anything else, returns None and the caller uses update_batch."""
+    ok = _FAST_OK.get(id(template))
+    if ok is None:
+        ok = _FAST_OK[id(template)] = _check_fast(template)
+    if not ok:
+        return None
+    import numpy as np
+    from datasketch.minhash import _fmix
+
+    a, b = _COLUMNS.get(id(template)) or _COLUMNS.setdefault(
+        id(template), tuple(np.ascontiguousarray(p[:, None]) for p in template.permutations))
+    hv = _fmix(np.fromiter(map(zlib.crc32, sh), dtype=np.uint32, count=len(sh)), 32)
+    phv = np.multiply(a, hv)  # (num_perm, shingles): the min runs along contiguous rows
+    phv += b
+    return phv.min(axis=1)
+
+
+def _check_fast(template) -> bool:
+    try:
+        import numpy as np
+        from datasketch import MinHash
+
+        if template.scheme != "affine32" or template.permutations[0].dtype != np.uint32:
+            return False
+        _FAST_OK[id(template)] = True
+        for n in (1, 7, 300):
+            sample = {f"shingle {i} {i * 7919}".encode() for i in range(n)}
+            m = MinHash(num_perm=len(template), seed=1, hashfunc=zlib.crc32, permutations=template.permutations,
+                        scheme=template.scheme)
+            m.update_batch(list(sample))
+            fast = _fast_signature(template, sample)
+            if fast.dtype != m.hashvalues.dtype or not np.array_equal(fast, m.hashvalues):
+                return False
+        return True
+    except Exception:  # private helpers moved: use the public path
+        return False
+    finally:
+        _FAST_OK.pop(id(template), None)
+
+
 class NearDupIndex:
     """MinHash LSH over token 5-shingles: ``add`` then ``is_near_dup`` (Jaccard >= threshold)."""
 
@@ -498,6 +547,10 @@ class NearDupIndex:
         if len(sh) < self.min_tokens:
             return None
         template = _template(self.num_perm)
+        fast = _fast_signature(template, sh)
+        if fast is not None:
+            return MinHash(seed=1, hashfunc=zlib.crc32, hashvalues=fast, permutations=template.permutations,
+                           scheme=template.scheme)
         # zlib.crc32 itself as the hash function (same values as _crc32, without a Python call per shingle)
         m = MinHash(num_perm=self.num_perm, seed=1, hashfunc=zlib.crc32, permutations=template.permutations,
                     scheme=template.scheme)
