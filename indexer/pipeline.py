@@ -328,6 +328,7 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
         reporter.advance("commits", sum(1 for c in new_commits if len(c.parents) != 1))  # roots, merges
         for info, changes in commit_changes(repo, new_commits):
             reporter.advance("commits", 1)
+            todo = []
             for ch in changes:
                 if not ch.path:
                     continue
@@ -347,7 +348,10 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
                     if reason != "not_source":
                         run.history_filters[reason] += 1
                     continue
-                _mine_history_version(repo, info, ch, run)
+                todo.append(ch)
+            # the commit's blobs in one round trip to git
+            for ch, (_, data, status) in zip(todo, blobs.read_many([ch.blob for ch in todo], config.max_file_bytes)):
+                _mine_history_version(repo, info, ch, run, data, status)
     # HEAD files
     # Files that changed or went away give up their content hash before anything is compared.
     head_blobs = {e.path: e.sha for e in entries}
@@ -361,6 +365,19 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
     new_files: dict[str, str] = {}
     copies: set[str] = set()
     head_info = {"files_total": 0, "submodules": []}
+    # The blobs the loop below will read, requested from git in one go (same conditions, no side effects).
+    to_read: list[str] = []
+    from_cache: set[tuple[str, str]] = set()
+    for e in entries:
+        if (e.type != "blob" or e.mode in (MODE_SUBMODULE, MODE_SYMLINK) or prev_files.get(e.path) == e.sha
+                or run.path_reason(e.path, rules, linguist) or F.is_oversized(e.size, config.max_file_bytes)):
+            continue
+        key = (e.sha, language_for_path(e.path))
+        if key in run.blob_cache and key not in from_cache:
+            from_cache.add(key)
+        else:
+            to_read.append(e.sha)
+    reads = blobs.read_many(to_read, config.max_file_bytes)
     reporter.start("files", len(entries), f"files {repo.spec}")
     for e in entries:
         reporter.advance("files", 1)
@@ -391,7 +408,9 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
         if cached is not None:
             text, reason, parsed = cached[1], cached[2], cached[4]
         else:
-            data = blobs.read(e.sha, max_bytes=config.max_file_bytes)
+            sha, data, _ = next(reads)
+            if sha != e.sha:  # the request list above must follow this loop's conditions exactly
+                raise RuntimeError(f"blob reads out of step at {e.path}")
             if data is not None:
                 run.bytes += len(data)
             text, reason = run.clean_text(data)
@@ -413,6 +432,8 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
             continue
         commit, ctime = last_change.get(e.path) or _attribution(prev.get("last_change", {}), e.path, oldest)
         _mine_current_file(repo, e.path, e.sha, text, commit, ctime, run, parsed)
+    for _ in reads:  # nothing left unless an entry above was skipped unexpectedly: keep git's stream in step
+        pass
     for path in prev_files:
         if path not in new_files:
             drop_paths.add((repo.key, path))
@@ -467,10 +488,10 @@ def _parse(text: str, language: str):
     return src, get_parser(language).parse(src.data)
 
 
-def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run) -> None:
+def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run, data: bytes | None, status: str) -> None:
+    """Mine one file version from history: ``data`` and ``status`` as BlobReader.read gives them."""
     config = run.config
-    data = repo.blobs().read(ch.blob, max_bytes=config.max_file_bytes)
-    if data is None and repo.blobs().last_status == "oversized":
+    if data is None and status == "oversized":
         run.history_filters["oversized"] += 1
         return
     if data is not None:
