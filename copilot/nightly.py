@@ -15,6 +15,10 @@ For each adapter of ``nightly.toml``:
   promote  the registry's atomic pointer switch (the language server picks it up between requests).
   retain   keep the newest K versions, never the active one or its predecessor.
 A cycle where no repo moved since the last one ends after the fetch, in seconds ("nothing new").
+Commits whose pairs went into a candidate count as trained even when it is not promoted (they stay in
+the replay pool); pairs of the held-out newest commits are trained on once newer commits push them
+into the train split. Per-adapter memory (repo heads, trained commits, per-repo indexes) lives under
+``<data root>/nightly/<adapter>/``; URL mirrors under ``<data root>/nightly/mirrors/``.
 
 Crash safety: every phase transition rewrites ``runs_dir()/<cycle-id>/state.json`` atomically. The
 registry only changes through its own atomic operations (publish = rename, promote = pointer replace),
@@ -32,12 +36,15 @@ nightly.toml::
     checkpoint_every = 20
     replay_share = 0.5              # share of the training set that is replayed older pairs
     metric = "fim.edit_sim"         # or fim.exact_match, explain.rouge_l ... (from the eval summary)
-    margin = 0.5                    # candidate must beat active by this much (metric units, 0-100)
+    margin = 0.5                    # promote when candidate > active + margin (metric units, 0-100); ties never
+                                    # promote at margin >= 0; a negative margin tolerates that much regression
     keep = 5                        # retention: versions kept per adapter
     eval_examples = 60              # test rows evaluated (stable sample)
     eval_max_new_tokens = 48
     test_fraction = 0.1             # newest share of each repo's commits held out (or test_commits = N)
     on_rewrite = "skip"             # force-pushed repo: "skip" (report it) or "reindex" (mine from scratch)
+    min_new_pairs = 1               # fewer new training pairs than this: no training tonight
+    seed = 0                        # replay sample / eval sample / training order
 
     [defaults.train]                # any TrainSettings key (r, alpha, learning_rate, max_seq_len, ...)
     r = 16
@@ -444,7 +451,7 @@ def _run_adapter(cycle: Cycle, plan: AdapterPlan, opts: Options) -> None:
             a["decision"] = {"promote": False, "why": "no repository could be read"}
             cycle.set_phase(plan.name, "done", repos=repos)
             return
-        if all(r["unchanged"] for r in ok) and reg.active(plan.name) is not None:
+        if all(r["unchanged"] for r in ok):
             a["decision"] = {"promote": False, "why": "nothing new since the last cycle", "nothing_new": True}
             cycle.set_phase(plan.name, "done", repos=repos)
             log("nothing new since the last cycle")
@@ -463,9 +470,9 @@ def _run_adapter(cycle: Cycle, plan: AdapterPlan, opts: Options) -> None:
         from indexer.pipeline import IndexConfig, index_repos
 
         icfg = IndexConfig(test_fraction=plan.test_fraction, test_commits=plan.test_commits or None)
-        mined = {}
+        mined = a.setdefault("mined", {})  # kept per repo, so a resumed index phase reports what each mined
         for r in a["repos"]:
-            if r["status"] != "ok":
+            if r["status"] != "ok" or r["spec"] in mined:
                 continue
             out = adapter_dir(plan.name) / "repos" / r["slug"]
             try:
@@ -483,6 +490,7 @@ def _run_adapter(cycle: Cycle, plan: AdapterPlan, opts: Options) -> None:
                 "secrets_found": extra.get("secrets_found", 0), "secrets": m.get("secrets", {}),
                 "seconds": round(res.seconds, 2), "by_split": m.get("counts", {}).get("by_split", {}),
             }
+            cycle.save()
         timed("index", t)
         cycle.set_phase(plan.name, "dataset", mined=mined)
 
@@ -707,7 +715,8 @@ def decide(ev: dict[str, Any], metric: str, margin: float) -> dict[str, Any]:
     if act is None:
         return {"promote": True, "metric": metric, "candidate": c, "active": None,
                 "why": f"promoted: nothing to compare against ({metric} {c:.2f})"}
-    better = c >= act + margin
+    # "Better": strictly above active + margin; a negative margin explicitly tolerates that much regression.
+    better = c > act + margin if margin >= 0 else c >= act + margin
     verdict = "promoted" if better else "kept active"
     return {"promote": better, "metric": metric, "candidate": c, "active": act, "margin": margin,
             "why": f"{verdict}: {metric} candidate {c:.2f} vs {ev.get('active_label')} {act:.2f} (needs +{margin:g})"}

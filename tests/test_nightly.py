@@ -128,6 +128,9 @@ def test_decide_uses_metric_and_margin():
     assert nightly.decide(ev, "fim.edit_sim", 2.0)["promote"] is False
     assert nightly.decide(ev, "fim.exact_match", 0.0)["promote"] is False
     assert nightly.decide(ev, "explain.cosine", 0.0)["promote"] is False  # no such metric: never promote
+    tie = {"candidate": {"fim": {"edit_sim": 50.0}}, "active": {"fim": {"edit_sim": 50.0}}}
+    assert nightly.decide(tie, "fim.edit_sim", 0.0)["promote"] is False  # equal is not better
+    assert nightly.decide(tie, "fim.edit_sim", -1.0)["promote"] is True  # tolerated regression
 
 
 @pytest.mark.parametrize("body, msg", [
