@@ -319,6 +319,9 @@ _ds_depth = 0
 # line -> ((secret type, value), ...) found by detect-secrets with _DS_PLUGINS (the only settings it runs with)
 _DS_LINE_CACHE: dict[str, tuple[tuple[str, str], ...]] = {}
 _DS_LINE_CACHE_MAX = 100_000
+# A detect-secrets hit is kept only if it is >= 4 characters long and follows a quote, '=' or ':' with only
+# whitespace between: a line without such a spot cannot give one.
+_DS_VALUE_AFTER = re.compile(r"[\"'`=:]\s*.{4}")
 
 
 @contextmanager
@@ -354,6 +357,8 @@ def _detect_secrets_hits(text: str, lines: list[tuple[int, int]]) -> list[Secret
             if len(line) > 2000:
                 continue
             stripped = line.rstrip("\n")
+            if not _DS_VALUE_AFTER.search(stripped):
+                continue  # no spot where a hit could be kept (see below): nothing to ask detect-secrets
             found = _DS_LINE_CACHE.get(stripped)
             if found is None:
                 # The same line recurs in every version of a file: detect-secrets sees it once per run.
