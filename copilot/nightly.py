@@ -68,7 +68,7 @@ import time
 import tomllib
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -642,7 +642,7 @@ def _adopt_candidate(reg: Registry, name: str, fingerprint: str) -> int | None:
 
 
 def _settings(plan: AdapterPlan):
-    from copilot.config import Settings, TrainSettings, _merge, load_settings
+    from copilot.config import TrainSettings, _merge, load_settings
 
     s = load_settings()
     s.model = plan.base
@@ -651,7 +651,7 @@ def _settings(plan: AdapterPlan):
     ts = TrainSettings(**{k: v for k, v in asdict(s.train).items()})
     _merge(ts, {k.replace("-", "_"): v for k, v in plan.train.items()}, "nightly config [train]")
     s.train = ts
-    return s if isinstance(s, Settings) else s
+    return s
 
 
 def _train(cycle: Cycle, plan: AdapterPlan, a: dict[str, Any], reg: Registry, opts: Options, log) -> tuple[int, list[float], dict]:
@@ -828,4 +828,4 @@ def history(limit: int = 20) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["AdapterPlan", "Options", "load_config", "run", "decide", "history", "summary_lines", "markdown", "replace"]
+__all__ = ["AdapterPlan", "Options", "load_config", "run", "decide", "history", "summary_lines", "markdown"]

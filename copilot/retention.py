@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 
 from copilot.registry import Registry
 from copilot.types import UserInputError
@@ -54,4 +53,4 @@ def apply(registry: Registry, name: str, keep: int, *, protect: tuple[int, ...] 
     return out
 
 
-__all__ = ["plan", "apply", "sweep_leftovers", "Path"]
+__all__ = ["plan", "apply", "sweep_leftovers"]
