@@ -109,3 +109,15 @@ def test_schedule_cron_line():
 
     line = schedule.cron_line("02:05", None)
     assert line.startswith("5 2 * * * ") and line.endswith(schedule.MARK) and " retrain" in line
+
+
+def test_second_retrain_while_one_runs_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from copilot.commands_nightly import retrain_cmd
+
+    cfg = tmp_path / "n.toml"
+    cfg.write_text(f"[adapters.x]\nrepos = ['{tmp_path}']\n")
+    with CycleLock():  # the running cycle (same data root)
+        r = CliRunner().invoke(retrain_cmd, ["--config", str(cfg)])
+    assert r.exit_code == 75 and "another nightly cycle is running" in r.output
