@@ -75,7 +75,9 @@ class Engine:
         settings = settings or load_settings()
         spec = str(model or settings.model)
         folder = resolve_model(spec, progress=progress, log=log)
-        dev = _pick_device(device if device != "auto" else settings.device)
+        from copilot.train import pick_device
+
+        dev = pick_device(device if device != "auto" else settings.device)
         if settings.threads > 0:
             torch.set_num_threads(settings.threads)
         try:
@@ -417,11 +419,3 @@ def explain_sections(source: str, path: str, settings: Settings, symbol: str | N
     yield None, source[: es.max_input_chars], language, truncated
     for u in units[: es.max_symbols]:
         yield u.qualname, u.text[: es.max_input_chars], language, len(u.text) > es.max_input_chars
-
-
-def _pick_device(device: str) -> str:
-    if device in ("auto", ""):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserInputError("device 'cuda' was asked for but no CUDA GPU is available")
-    return device

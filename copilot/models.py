@@ -105,14 +105,6 @@ def _check_space(where: Path, need: int) -> None:
         )
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def assemble_gguf(name: str, progress: ProgressFn | None = None) -> Path:
     """Concatenate the packaged parts into one GGUF (verified by sha256). Idempotent and atomic."""
     pm = PACKAGED[name]

@@ -166,15 +166,7 @@ def balance_brackets(text: str, prefix: str, suffix: str, single_line: bool) -> 
                 stack.pop()
     # Closers already waiting after the cursor (auto-inserted by the editor or already typed).
     waiting = [c for c in after.strip() if c in CLOSERS]
-    in_str: str | None = None
-    for i, ch in enumerate(text):
-        if in_str:
-            if ch == in_str and (i == 0 or text[i - 1] != "\\"):
-                in_str = None
-            continue
-        if ch in "\"'`":
-            in_str = ch
-            continue
+    for i, ch in _code_positions(text):
         if ch in OPENERS:
             stack.append(ch)
         elif ch in CLOSERS:
@@ -189,7 +181,8 @@ def balance_brackets(text: str, prefix: str, suffix: str, single_line: bool) -> 
     return text, False
 
 
-def _code_chars(s: str):
+def _code_positions(s: str):
+    """(index, char) of the characters outside string literals."""
     in_str: str | None = None
     for i, ch in enumerate(s):
         if in_str:
@@ -199,7 +192,11 @@ def _code_chars(s: str):
         if ch in "\"'`":
             in_str = ch
             continue
-        yield ch
+        yield i, ch
+
+
+def _code_chars(s: str):
+    return (ch for _, ch in _code_positions(s))
 
 
 def strip_overlap_with_after(text: str, prefix: str, suffix: str) -> tuple[str, bool]:
