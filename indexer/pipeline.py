@@ -29,6 +29,7 @@ from indexer.repos import (MODE_SUBMODULE, MODE_SYMLINK, CommitInfo, Repo, blame
 
 TOOL_VERSION = "0.1.0"
 BLOB_CACHE_BYTES = 32 << 20  # source bytes of HEAD blobs kept (with their syntax trees) from history to HEAD
+LAST_PARSE_BYTES = 32 << 20  # source bytes of the last parsed version of files kept for incremental parsing
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,10 @@ class _Run:
         self.head_blobs: set[str] = set()
         self.blob_cache: dict[tuple[str, str], list[Any]] = {}  # (sha, language) -> [bytes, text, reason, emails, parsed]
         self.blob_cache_bytes = 0
+        # path -> (blob, language, source, tree) of its last parsed version in history: the next version of the
+        # file is parsed incrementally from it (tree-sitter reuses the subtrees its diff left untouched)
+        self.last_parse: dict[str, tuple[str, str, SourceText, Any]] = {}
+        self.last_parse_bytes = 0
 
     # -- filters
 
@@ -488,6 +493,67 @@ def _parse(text: str, language: str):
     return src, get_parser(language).parse(src.data)
 
 
+def _parse_version(run: _Run, ch, text: str, language: str):
+    """Parse a file version from history; incrementally from the version it was diffed against when that one
+    was parsed last (its tree is copied, edited by the diff's hunks and handed to tree-sitter)."""
+    prev = run.last_parse.pop(ch.old_path or ch.path, None)
+    if prev is not None:
+        run.last_parse_bytes -= len(prev[2].data)
+    src = SourceText(text)
+    tree = None
+    if prev is not None and prev[0] == ch.old_blob and prev[1] == language and ch.hunks:
+        edits = _hunk_edits(prev[2], src, ch.hunks)
+        if edits is not None:
+            old = prev[3].copy()
+            for edit in reversed(edits):
+                old.edit(*edit)
+            tree = get_parser(language).parse(src.data, old)
+    if tree is None:
+        tree = get_parser(language).parse(src.data)
+    run.last_parse[ch.path] = (ch.blob, language, src, tree)
+    run.last_parse_bytes += len(src.data)
+    while run.last_parse_bytes > LAST_PARSE_BYTES and run.last_parse:
+        oldest = next(iter(run.last_parse))
+        run.last_parse_bytes -= len(run.last_parse.pop(oldest)[2].data)
+    return src, tree
+
+
+def _hunk_edits(old: SourceText, new: SourceText, hunks: list[tuple[int, int, int, int]]):
+    """tree-sitter edits (start, old end, new end bytes and points) turning ``old`` into ``new``, from git's
+    line hunks; None unless the text between the hunks is exactly the same in both (redactions may have moved
+    lines): then the caller parses from scratch."""
+    def at(src: SourceText, line: int) -> int:
+        starts = src.line_starts
+        return starts[line] if line < len(starts) else len(src.data)
+
+    def point(src: SourceText, pos: int) -> tuple[int, int]:
+        row = src.line_of(pos)
+        return row, pos - src.line_starts[row]
+
+    od, nd = old.data, new.data
+    ranges = []
+    po = pn = 0
+    for o_start, o_n, n_start, n_n in hunks:
+        o0 = at(old, o_start if o_n == 0 else o_start - 1)
+        o1 = at(old, o_start - 1 + o_n) if o_n else o0
+        n0 = at(new, n_start if n_n == 0 else n_start - 1)
+        n1 = at(new, n_start - 1 + n_n) if n_n else n0
+        if o0 < po or n0 < pn or o1 < o0 or n1 < n0 or od[po:o0] != nd[pn:n0]:
+            return None
+        ranges.append((o0, o1, n0, n1))
+        po, pn = o1, n1
+    if od[po:] != nd[pn:]:
+        return None
+    edits = []
+    for o0, o1, n0, n1 in ranges:
+        seg = nd[n0:n1]
+        row, col = point(old, o0)
+        nl = seg.count(b"\n")
+        end = (row + nl, len(seg) - seg.rfind(b"\n") - 1) if nl else (row, col + len(seg))
+        edits.append((o0, o1, o0 + (n1 - n0), (row, col), point(old, o1), end))
+    return edits
+
+
 def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run, data: bytes | None, status: str) -> None:
     """Mine one file version from history: ``data`` and ``status`` as BlobReader.read gives them."""
     config = run.config
@@ -509,7 +575,7 @@ def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run, data: byt
                 run.history_filters["near_duplicate"] += 1
                 return
             run.history_neardup.add(text, m, group=ch.path)
-    src, tree = _parse(text, language)
+    src, tree = _parse_version(run, ch, text, language)
     entry = run.blob_cache.get((ch.blob, language))
     if entry is not None:
         entry[4] = (src, tree)

@@ -23,7 +23,7 @@ from pathlib import Path
 from copilot.types import UserInputError
 
 _URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.\-]*://|[\w.\-]+@[\w.\-]+:)")
-_HUNK = re.compile(rb"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 MODE_SYMLINK = "120000"
 BIG_FILE_DIFF_BYTES = 1 << 20
@@ -53,6 +53,8 @@ class FileChange:
     mode: str
     added: list[tuple[int, int]] = field(default_factory=list)  # 0-based inclusive line ranges in the new file
     old_path: str | None = None  # set for renames
+    old_blob: str = ""  # the blob this version was diffed against ("" for a new file)
+    hunks: list[tuple[int, int, int, int]] = field(default_factory=list)  # git's (old start, old n, new start, new n)
     is_new: bool = False  # the path did not exist before this commit (added, copied or renamed)
 
 
@@ -313,7 +315,9 @@ def _stream_log(repo: Repo, shas: list[str], state: dict[str, str | None]) -> It
             elif line.startswith(b"index "):
                 meta = line[6:].split()
                 if b".." in meta[0]:
-                    change.blob = meta[0].split(b"..")[1].decode()
+                    old_blob, _, new_blob = meta[0].partition(b"..")
+                    change.blob = new_blob.decode()
+                    change.old_blob = "" if old_blob.strip(b"0") == b"" else old_blob.decode()
                 if len(meta) > 1:
                     change.mode = meta[1].decode()
             elif line.startswith(b"rename from "):
@@ -334,9 +338,10 @@ def _stream_log(repo: Repo, shas: list[str], state: dict[str, str | None]) -> It
             elif line.startswith(b"@@ "):
                 m = _HUNK.match(line)
                 if m:
-                    old_n = int(m.group(1)) if m.group(1) is not None else 1
-                    start = int(m.group(2))
-                    new_n = int(m.group(3)) if m.group(3) is not None else 1
+                    old_n = int(m.group(2)) if m.group(2) is not None else 1
+                    start = int(m.group(3))
+                    new_n = int(m.group(4)) if m.group(4) is not None else 1
+                    change.hunks.append((int(m.group(1)), old_n, start, new_n))
                     if new_n > 0:
                         change.added.append((start - 1, start - 1 + new_n - 1))
                     skip_lines = old_n + new_n
