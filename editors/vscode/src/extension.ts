@@ -1,0 +1,218 @@
+// VS Code extension: starts `copilot-lsp`, shows its inline completions (the language client's
+// built-in inlineCompletion feature, wrapped by middleware for enable/per-language/debounce and
+// accept/reject feedback), "Copilot: Explain" in a streaming side panel, and a status-bar item.
+import * as fs from "fs";
+import * as path from "path";
+import * as vscode from "vscode";
+import {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+  TransportKind,
+  WorkDoneProgress,
+} from "vscode-languageclient/node";
+import { Debouncer } from "./logic/debounce";
+import { FeedbackTracker } from "./logic/feedback";
+import { ACCEPTED, REJECTED, explainParams, feedbackParams, servedId } from "./logic/request";
+import { CopilotSettings, languageEnabled, readSettings, resolveServerPath, serverOptions } from "./logic/settings";
+import { ServerStatus, statusText, statusTooltip } from "./logic/status";
+import { ExplainPanel } from "./explainPanel";
+
+let client: LanguageClient | undefined;
+let settings: CopilotSettings;
+let lastStatus: ServerStatus | undefined;
+let statusItem: vscode.StatusBarItem;
+let output: vscode.LogOutputChannel;
+const debouncer = new Debouncer();
+const panel = new ExplainPanel();
+let tracker: FeedbackTracker;
+let statusTimer: ReturnType<typeof setTimeout> | undefined;
+let explainSeq = 0;
+
+function loadSettings(): CopilotSettings {
+  const cfg = vscode.workspace.getConfiguration("copilot");
+  const { settings: s, problems } = readSettings((k) => cfg.get(k));
+  for (const p of problems) void vscode.window.showWarningMessage(`Copilot: setting ignored: ${p}`);
+  return s;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function prefixAt(doc: vscode.TextDocument, pos: vscode.Position): string {
+  return doc.getText(new vscode.Range(new vscode.Position(Math.max(0, pos.line - 20), 0), pos));
+}
+
+function renderStatus(): void {
+  const running = client?.state === State.Running;
+  statusItem.text = statusText(lastStatus, settings.enable, running);
+  statusItem.tooltip = statusTooltip(lastStatus, settings.enable);
+  statusItem.show();
+}
+
+async function refreshStatus(): Promise<void> {
+  if (client?.state !== State.Running) return renderStatus();
+  try {
+    lastStatus = (await client.sendRequest(ExecuteCommandRequest.type, { command: "copilot.status", arguments: [] })) as ServerStatus;
+  } catch {
+    lastStatus = undefined;
+  }
+  renderStatus();
+  // Poll while the model loads; afterwards completions trigger refreshes.
+  if (lastStatus?.state === "loading") scheduleStatus(1000);
+}
+
+function scheduleStatus(ms: number): void {
+  if (statusTimer) return;
+  statusTimer = setTimeout(() => {
+    statusTimer = undefined;
+    void refreshStatus();
+  }, ms);
+}
+
+async function runExplain(uri: vscode.Uri, selection: vscode.Range | undefined): Promise<void> {
+  if (!client || client.state !== State.Running) {
+    void vscode.window.showErrorMessage("Copilot: the language server is not running.");
+    return;
+  }
+  const c = client;
+  const title = path.basename(uri.fsPath) + (selection && !selection.isEmpty ? ` (lines ${selection.start.line + 1}-${selection.end.line + 1})` : "");
+  const token = `copilot-explain-${process.pid}-${++explainSeq}`;
+  const rng = selection ? { start: { line: selection.start.line, character: selection.start.character }, end: { line: selection.end.line, character: selection.end.character } } : undefined;
+  panel.show(title);
+  const sub = c.onProgress(WorkDoneProgress.type, token, (value) => {
+    if (value.kind === "report" && typeof value.message === "string") panel.update(title, value.message, false);
+  });
+  try {
+    const result = (await c.sendRequest(ExecuteCommandRequest.type, explainParams(uri.toString(), rng, token))) as { markdown?: string } | null;
+    panel.update(title, result?.markdown ?? "", true);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    panel.update(title, `**Error:** ${msg}`, true);
+  } finally {
+    sub.dispose();
+  }
+}
+
+function startClient(context: vscode.ExtensionContext): void {
+  const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+  const command = resolveServerPath(settings.serverPath, folders, process.env.PATH, isExecutable);
+  if (!command) {
+    const where = settings.serverPath ? `copilot.serverPath (${settings.serverPath})` : "<workspace>/.venv/bin or PATH";
+    void vscode.window.showErrorMessage(`Copilot: copilot-lsp not found in ${where}. Install the project (scripts/install.sh) or set copilot.serverPath.`);
+    renderStatus();
+    return;
+  }
+  const server: ServerOptions = { command, args: [], transport: TransportKind.stdio };
+  const options: LanguageClientOptions = {
+    documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+    initializationOptions: serverOptions(settings),
+    outputChannel: output,
+    middleware: {
+      provideInlineCompletionItems: async (document, position, ctx, token, next) => {
+        const uri = document.uri.toString();
+        if (!languageEnabled(settings, document.languageId)) return [];
+        if (!(await debouncer.wait(uri, settings.debounceMs, token))) return [];
+        const result = await next(document, position, ctx, token);
+        const items = Array.isArray(result) ? result : (result?.items ?? []);
+        const first = items[0];
+        const id = first ? servedId(first.command) : undefined;
+        const text = first && typeof first.insertText === "string" ? first.insertText : undefined;
+        if (id && text !== undefined) tracker.show(uri, id, text, prefixAt(document, position));
+        else if (!token.isCancellationRequested) tracker.dismiss(uri, prefixAt(document, position));
+        scheduleStatus(300);
+        return result;
+      },
+      executeCommand: async (cmd, args, next) => {
+        if (cmd === "copilot.accepted") {
+          const id = typeof args[0] === "string" ? args[0] : undefined;
+          if (id) tracker.accept(id);
+          return true;
+        }
+        if (cmd === "copilot.explain" && args.length > 0) {
+          // the server's "Explain this function" code action: stream it into the panel
+          const a = args[0] as { uri?: string } | string;
+          const uri = typeof a === "string" ? a : a?.uri;
+          const r = (typeof a === "string" ? args[1] : (a as { range?: unknown }).range) as { start: vscode.Position; end: vscode.Position } | undefined;
+          if (uri) {
+            const range = r ? new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character) : undefined;
+            await runExplain(vscode.Uri.parse(uri), range);
+            return null;
+          }
+        }
+        return next(cmd, args) as unknown;
+      },
+    },
+  };
+  client = new LanguageClient("copilot", "Copilot", server, options);
+  context.subscriptions.push(client.onDidChangeState(() => renderStatus()));
+  client.start().then(
+    () => void refreshStatus(),
+    (err: unknown) => {
+      void vscode.window.showErrorMessage(`Copilot: could not start ${command}: ${err instanceof Error ? err.message : String(err)}`);
+      renderStatus();
+    },
+  );
+}
+
+export function activate(context: vscode.ExtensionContext): void {
+  output = vscode.window.createOutputChannel("Copilot", { log: true });
+  settings = loadSettings();
+  tracker = new FeedbackTracker((event, id) => {
+    if (client?.state === State.Running) void client.sendNotification(event === "accepted" ? ACCEPTED : REJECTED, feedbackParams(id));
+  });
+  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  statusItem.command = "copilot.ui.toggle";
+  context.subscriptions.push(statusItem, output, { dispose: () => debouncer.dispose() }, { dispose: () => panel.dispose() });
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand("copilot.ui.explain", async () => {
+      const ed = vscode.window.activeTextEditor;
+      if (!ed) return void vscode.window.showInformationMessage("Copilot: open a file to explain.");
+      await runExplain(ed.document.uri, ed.selection.isEmpty ? undefined : ed.selection);
+    }),
+    vscode.commands.registerCommand("copilot.ui.toggle", async () => {
+      await vscode.workspace.getConfiguration("copilot").update("enable", !settings.enable, vscode.ConfigurationTarget.Global);
+    }),
+    vscode.commands.registerCommand("copilot.ui.status", async () => {
+      await refreshStatus();
+      output.appendLine(JSON.stringify(lastStatus ?? { state: "not running" }, null, 2));
+      output.show(true);
+    }),
+    vscode.commands.registerCommand("copilot.ui.restart", async () => {
+      if (client) await client.stop().catch(() => undefined);
+      client = undefined;
+      startClient(context);
+    }),
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (!e.affectsConfiguration("copilot")) return;
+      const before = settings;
+      settings = loadSettings();
+      if (e.affectsConfiguration("copilot.serverPath") && before.serverPath !== settings.serverPath) {
+        await vscode.commands.executeCommand("copilot.ui.restart");
+        return;
+      }
+      if (client?.state === State.Running) {
+        await client.sendNotification(DidChangeConfigurationNotification.type, { settings: serverOptions(settings) });
+      }
+      renderStatus();
+    }),
+    vscode.workspace.onDidCloseTextDocument((d) => tracker.dismiss(d.uri.toString())),
+  );
+  renderStatus();
+  startClient(context);
+}
+
+export async function deactivate(): Promise<void> {
+  if (statusTimer) clearTimeout(statusTimer);
+  if (client) await client.stop();
+}
