@@ -373,9 +373,12 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
     # The blobs the loop below will read, requested from git in one go (same conditions, no side effects).
     to_read: list[str] = []
     from_cache: set[tuple[str, str]] = set()
+    reasons: dict[str, str | None] = {}
     for e in entries:
-        if (e.type != "blob" or e.mode in (MODE_SUBMODULE, MODE_SYMLINK) or prev_files.get(e.path) == e.sha
-                or run.path_reason(e.path, rules, linguist) or F.is_oversized(e.size, config.max_file_bytes)):
+        if e.type != "blob" or e.mode in (MODE_SUBMODULE, MODE_SYMLINK) or prev_files.get(e.path) == e.sha:
+            continue
+        reasons[e.path] = run.path_reason(e.path, rules, linguist)
+        if reasons[e.path] or F.is_oversized(e.size, config.max_file_bytes):
             continue
         key = (e.sha, language_for_path(e.path))
         if key in run.blob_cache and key not in from_cache:
@@ -401,7 +404,7 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
             continue  # unchanged blob: mined before
         if prev_files:
             drop_paths.add((repo.key, e.path))
-        reason = run.path_reason(e.path, rules, linguist)
+        reason = reasons[e.path] if e.path in reasons else run.path_reason(e.path, rules, linguist)
         if reason:
             run.count(reason)
             continue

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
+from itertools import islice
 import re
 import shutil
 import subprocess
@@ -296,10 +298,13 @@ def _stream_log(repo: Repo, shas: list[str], state: dict[str, str | None]) -> It
     changes: list[FileChange] = []
     change: FileChange | None = None
     skip_lines = 0
+    lines = iter(proc.stdout)
     try:
-        for raw in proc.stdout:
+        for raw in lines:
             if skip_lines:
-                skip_lines -= 1
+                # a hunk's content lines: consumed in C (the line already in hand is the first of them)
+                deque(islice(lines, skip_lines - 1), maxlen=0)
+                skip_lines = 0
                 continue
             line = raw.rstrip(b"\n")
             if line.startswith(b"\x01"):
