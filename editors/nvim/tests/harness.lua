@@ -51,6 +51,12 @@ end
 function H.run()
   local co = coroutine.create(function()
     for _, t in ipairs(H.tests) do
+      if H.failures > 0 then
+        -- the tests share one editor session: after a failure the rest would only time out
+        io.stdout:write("\nnot ok - " .. t.name .. " # SKIP after an earlier failure\n")
+        H.failures = H.failures + 1
+        goto continue
+      end
       local ok, err = xpcall(t.fn, debug.traceback)
       if ok then
         io.stdout:write("\nok - " .. t.name .. "\n")
@@ -58,6 +64,7 @@ function H.run()
         H.failures = H.failures + 1
         io.stdout:write("\nnot ok - " .. t.name .. "\n  " .. tostring(err):gsub("\n", "\n  ") .. "\n")
       end
+      ::continue::
     end
     io.stdout:write(("\n%d tests, %d failed\n"):format(#H.tests, H.failures))
     vim.schedule(function()

@@ -40,7 +40,11 @@ H.test("setup starts the server and attaches to a python buffer (" .. ghost .. "
   H.eq(vim.bo.filetype, "python")
   local client = H.wait_until(function() return copilot.client(0) end, 10000, "client attached")
   H.eq(client.name, "copilot")
-  H.wait_until(function() return status().state == "ready" end, 60000, "model ready")
+  local st = H.wait_until(function()
+    local s = status()
+    return s and s.state ~= "loading" and s or nil
+  end, 60000, "model loaded")
+  H.eq(st.state, "ready", "model state (error: " .. tostring(st.error) .. ")")
   H.eq(copilot.has_builtin_inline(), ghost == "builtin")
 end)
 
