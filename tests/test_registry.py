@@ -41,7 +41,7 @@ def test_publish_resolve_and_load_with_peft(home, adapters, tiny_model):  # noqa
     # NAME alone = newest candidate when nothing is active; the folder loads with peft and changes outputs.
     path = R.resolve_adapter("team-a", base_fingerprint="base-sha")
     assert path == vdir
-    ids = torch.tensor([[5, 6, 7, 8]])
+    ids = torch.tensor([[100, 200, 300, 400]])  # ordinary tokens (tiny.py zeroes the special ones)
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32).eval()
     with torch.no_grad():
         ref = base(ids).logits
