@@ -12,6 +12,7 @@ import bisect
 import random
 import re
 from dataclasses import dataclass
+from itertools import accumulate
 
 from tree_sitter import Node, Tree
 
@@ -73,7 +74,9 @@ class SourceText:
     @property
     def line_starts(self) -> list[int]:
         if self._line_starts is None:
-            self._line_starts = [0] + [m.end() for m in re.finditer(b"\n", self.data)]
+            # the offset after each newline: running sums of the line lengths (+1 for the newline)
+            pieces = self.data.split(b"\n")
+            self._line_starts = [0, *accumulate(len(p) + 1 for p in pieces[:-1])]
         return self._line_starts
 
     def char(self, byte_offset: int) -> int:
