@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import random
-import re
 from dataclasses import dataclass
 from itertools import accumulate
 
