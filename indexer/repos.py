@@ -445,9 +445,12 @@ class BlobReader:
                 done += 1
                 yield sha, data, self.last_status
         finally:
-            for _ in range(len(shas) - done):  # left early: drain the answers so the stream stays in step
-                self._answer(0)
-            writer.join()
+            try:
+                for _ in range(len(shas) - done):  # left early: drain the answers so the stream stays in step
+                    self._answer(0)
+            except (OSError, ValueError):  # the reader was closed meanwhile (an error unwound the run)
+                pass
+            writer.join(timeout=5)
 
     def _answer(self, max_bytes: int | None) -> bytes | None:
         """Read one ``--batch`` answer (the request was written already); sets ``last_status``."""
