@@ -43,10 +43,14 @@ nice -n 5 node --test --test-reporter=spec out/test/protocol/
 echo "-- vsce package"
 rm -rf dist && mkdir -p dist
 npx --no-install vsce package --out dist/company-copilot.vsix >/dev/null
-unzip -l dist/company-copilot.vsix | grep -q "extension/out/src/extension.js" \
-  || { echo "editors/test.sh: extension.js missing from the .vsix" >&2; exit 1; }
-unzip -l dist/company-copilot.vsix | grep -q "extension/node_modules/vscode-languageclient/package.json" \
-  || { echo "editors/test.sh: vscode-languageclient missing from the .vsix" >&2; exit 1; }
+listing=$(unzip -l dist/company-copilot.vsix)  # (not piped into grep -q: SIGPIPE + pipefail)
+for f in extension/package.json extension/out/src/extension.js extension/out/src/logic/settings.js \
+         extension/node_modules/vscode-languageclient/package.json extension/node_modules/markdown-it/package.json; do
+  grep -qF "$f" <<<"$listing" || { echo "editors/test.sh: $f missing from the .vsix" >&2; exit 1; }
+done
+if grep -qE "extension/(src|test|out/test)/" <<<"$listing"; then
+  echo "editors/test.sh: sources or tests were packaged into the .vsix" >&2; exit 1
+fi
 echo "packaged $(ls -l dist/company-copilot.vsix | awk '{print $5}') bytes: editors/vscode/dist/company-copilot.vsix"
 
 step "Neovim plugin"

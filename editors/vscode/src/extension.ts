@@ -16,7 +16,7 @@ import {
 } from "vscode-languageclient/node";
 import { Debouncer } from "./logic/debounce";
 import { FeedbackTracker } from "./logic/feedback";
-import { ACCEPTED, REJECTED, explainParams, feedbackParams, servedId } from "./logic/request";
+import { ACCEPTED, REJECTED, explainParams, feedbackParams, parseExplainArgs, servedId } from "./logic/request";
 import { CopilotSettings, languageEnabled, readSettings, resolveServerPath, serverOptions } from "./logic/settings";
 import { ServerStatus, statusText, statusTooltip } from "./logic/status";
 import { ExplainPanel } from "./explainPanel";
@@ -138,16 +138,12 @@ function startClient(context: vscode.ExtensionContext): void {
           if (id) tracker.accept(id);
           return true;
         }
-        if (cmd === "copilot.explain" && args.length > 0) {
-          // the server's "Explain this function" code action: stream it into the panel
-          const a = args[0] as { uri?: string } | string;
-          const uri = typeof a === "string" ? a : a?.uri;
-          const r = (typeof a === "string" ? args[1] : (a as { range?: unknown }).range) as { start: vscode.Position; end: vscode.Position } | undefined;
-          if (uri) {
-            const range = r ? new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character) : undefined;
-            await runExplain(vscode.Uri.parse(uri), range);
-            return null;
-          }
+        const ex = cmd === "copilot.explain" ? parseExplainArgs(args) : undefined;
+        if (ex) {
+          // the server's "Explain this function" code action: stream it into the panel instead
+          const r = ex.range;
+          await runExplain(vscode.Uri.parse(ex.uri), r ? new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character) : undefined);
+          return null;
         }
         return next(cmd, args) as unknown;
       },

@@ -50,3 +50,18 @@ export function servedId(command: { command: string; arguments?: unknown[] } | u
   const a = command.arguments?.[0];
   return typeof a === "string" ? a : undefined;
 }
+
+/** The (uri, range) of a copilot.explain command from the server's code action: positional
+ * `[uri, range?]` or one object `{uri, range?}`; undefined when there is no uri. */
+export function parseExplainArgs(args: unknown[]): { uri: string; range?: Rng } | undefined {
+  const a = args[0];
+  let uri: unknown;
+  let range: unknown;
+  if (typeof a === "string") [uri, range] = [a, args[1]];
+  else if (a && typeof a === "object") ({ uri, range } = a as { uri?: unknown; range?: unknown });
+  if (typeof uri !== "string" || !uri) return undefined;
+  const isPos = (p: unknown): p is Pos =>
+    !!p && typeof (p as Pos).line === "number" && typeof (p as Pos).character === "number";
+  const r = range as Rng | undefined;
+  return r && isPos(r.start) && isPos(r.end) ? { uri, range: { start: r.start, end: r.end } } : { uri };
+}

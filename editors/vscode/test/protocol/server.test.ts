@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
+  CodeActionRequest,
   createProtocolConnection,
   DidChangeConfigurationNotification,
   DidOpenTextDocumentNotification,
@@ -27,7 +28,7 @@ import {
   type InlineCompletionList,
   type InlineCompletionParams,
 } from "vscode-languageserver-protocol/node";
-import { ACCEPTED, explainParams, feedbackParams, inlineCompletionParams, servedId } from "../../src/logic/request";
+import { ACCEPTED, REJECTED, explainParams, feedbackParams, inlineCompletionParams, servedId } from "../../src/logic/request";
 import { readSettings, serverOptions } from "../../src/logic/settings";
 
 const serverExe = process.env.COPILOT_LSP;
@@ -118,6 +119,36 @@ test("accepted feedback reaches the server's feedback log", async () => {
     if (rows.length === 0) await new Promise((r) => setTimeout(r, 100));
   }
   assert.deepEqual(rows.map((r) => [r.event, r.id]), [["accepted", shownId]]);
+});
+
+test("rejected feedback is logged too", async () => {
+  const list = await inline();
+  const id = servedId(list.items[0].command);
+  assert.ok(id);
+  await conn.sendNotification(REJECTED, feedbackParams(id));
+  const file = path.join(home, "feedback", "lsp-feedback.jsonl");
+  let last: { event: string; id: string } | undefined;
+  for (let i = 0; i < 50 && last?.id !== id; i++) {
+    const lines = fs.readFileSync(file, "utf8").trim().split("\n");
+    last = JSON.parse(lines[lines.length - 1]) as { event: string; id: string };
+    if (last.id !== id) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual([last?.event, last?.id], ["rejected", id]);
+});
+
+test("the Explain code action carries copilot.explain(uri, range) as the extension's middleware expects", async () => {
+  const actions = (await conn.sendRequest(CodeActionRequest.type, {
+    textDocument: { uri },
+    range: { start: { line: 1, character: 4 }, end: { line: 1, character: 4 } },
+    context: { diagnostics: [] },
+  })) as { title: string; command?: { command: string; arguments?: unknown[] } }[];
+  const explain = actions.find((a) => a.command?.command === "copilot.explain");
+  assert.ok(explain, JSON.stringify(actions));
+  assert.match(explain.title, /Explain this function \(add\)/);
+  const [u, r] = explain.command!.arguments as [string, { start: { line: number }; end: { line: number } }];
+  assert.equal(u, uri);
+  assert.equal(r.start.line, 0);
+  assert.ok(r.end.line >= 1);
 });
 
 test("per-language disable via didChangeConfiguration silences completions", async () => {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { explainParams, feedbackParams, inlineCompletionParams, servedId } from "../../src/logic/request";
+import { explainParams, feedbackParams, inlineCompletionParams, parseExplainArgs, servedId } from "../../src/logic/request";
 
 test("inline completion params follow LSP 3.18", () => {
   assert.deepEqual(inlineCompletionParams("file:///a.py", { line: 3, character: 4 }, true), {
@@ -31,4 +31,14 @@ test("served id comes only from the copilot.accepted command", () => {
   assert.equal(servedId(undefined), undefined);
   assert.deepEqual(feedbackParams("c1"), { id: "c1" });
   assert.deepEqual(feedbackParams("c1", "x"), { id: "c1", text: "x" });
+});
+
+test("explain command arguments from a code action: positional or object", () => {
+  const r = { start: { line: 0, character: 0 }, end: { line: 3, character: 1 } };
+  assert.deepEqual(parseExplainArgs(["file:///a.py", r]), { uri: "file:///a.py", range: r });
+  assert.deepEqual(parseExplainArgs([{ uri: "file:///a.py", range: r }]), { uri: "file:///a.py", range: r });
+  assert.deepEqual(parseExplainArgs(["file:///a.py"]), { uri: "file:///a.py" });
+  assert.deepEqual(parseExplainArgs(["file:///a.py", { start: 1 }]), { uri: "file:///a.py" }, "a malformed range is dropped");
+  assert.equal(parseExplainArgs([]), undefined);
+  assert.equal(parseExplainArgs([42]), undefined);
 });
