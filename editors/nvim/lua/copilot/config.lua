@@ -18,15 +18,24 @@ M.defaults = {
 
 M.options = vim.deepcopy(M.defaults)
 
+local function check(name, value, kind)
+  if type(value) ~= kind then
+    error(("copilot.setup: %s must be a %s, got %s"):format(name, kind, vim.inspect(value)), 3)
+  end
+end
+
 function M.set(opts)
   opts = opts or {}
-  vim.validate("opts", opts, "table")
+  check("opts", opts, "table")
   local o = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts)
-  vim.validate("enable", o.enable, "boolean")
-  vim.validate("debounce_ms", o.debounce_ms, "number")
-  vim.validate("languages", o.languages, "table")
+  check("enable", o.enable, "boolean")
+  check("debounce_ms", o.debounce_ms, "number")
+  check("languages", o.languages, "table")
   if o.accept_key ~= false then
-    vim.validate("accept_key", o.accept_key, "string")
+    check("accept_key", o.accept_key, "string")
+  end
+  if not vim.tbl_contains({ "auto", "builtin", "extmarks" }, o.ghost_text) then
+    error("copilot.setup: ghost_text must be \"auto\", \"builtin\" or \"extmarks\"", 2)
   end
   M.options = o
   return o

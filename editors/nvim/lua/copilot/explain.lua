@@ -67,7 +67,7 @@ function M.explain(range, on_done)
     local last = vim.api.nvim_buf_get_lines(bufnr, range[2] - 1, range[2], false)[1] or ""
     arg.range = {
       start = { line = range[1] - 1, character = 0 },
-      ["end"] = { line = range[2] - 1, character = vim.str_utfindex(last, client.offset_encoding) },
+      ["end"] = { line = range[2] - 1, character = util.utfindex(last, client.offset_encoding) },
     }
   end
   seq = seq + 1

@@ -135,9 +135,9 @@ local function accept_own(bufnr)
     local sr, sc, er, ec = s.row, s.col, s.row, s.col
     if r then
       local line = vim.api.nvim_buf_get_lines(bufnr, r.start.line, r.start.line + 1, false)[1] or ""
-      sr, sc = r.start.line, vim.str_byteindex(line, client.offset_encoding, r.start.character, false)
+      sr, sc = r.start.line, util.byteindex(line, client.offset_encoding, r.start.character)
       local eline = vim.api.nvim_buf_get_lines(bufnr, r["end"].line, r["end"].line + 1, false)[1] or ""
-      er, ec = r["end"].line, vim.str_byteindex(eline, client.offset_encoding, r["end"].character, false)
+      er, ec = r["end"].line, util.byteindex(eline, client.offset_encoding, r["end"].character)
     end
     vim.api.nvim_buf_set_text(bufnr, sr, sc, er, ec, lines)
     vim.api.nvim_win_set_cursor(0, { sr + #lines, (#lines == 1 and sc or 0) + #lines[#lines] })
