@@ -43,10 +43,11 @@ nice -n 5 node --test --test-reporter=spec out/test/protocol/
 echo "-- vsce package"
 rm -rf dist && mkdir -p dist
 npx --no-install vsce package --out dist/company-copilot.vsix >/dev/null
-listing=$(unzip -l dist/company-copilot.vsix)  # (not piped into grep -q: SIGPIPE + pipefail)
+# (python's zipfile: no unzip needed; not piped into grep -q: SIGPIPE + pipefail)
+listing=$("$PY" -c "import sys, zipfile; print('\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))" dist/company-copilot.vsix)
 for f in extension/package.json extension/out/src/extension.js extension/out/src/logic/settings.js \
          extension/node_modules/vscode-languageclient/package.json extension/node_modules/markdown-it/package.json; do
-  grep -qF "$f" <<<"$listing" || { echo "editors/test.sh: $f missing from the .vsix" >&2; exit 1; }
+  grep -qxF "$f" <<<"$listing" || { echo "editors/test.sh: $f missing from the .vsix" >&2; exit 1; }
 done
 if grep -qE "extension/(src|test|out/test)/" <<<"$listing"; then
   echo "editors/test.sh: sources or tests were packaged into the .vsix" >&2; exit 1
