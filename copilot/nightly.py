@@ -8,7 +8,7 @@ For each adapter of ``nightly.toml``:
            only commits after the previous head are mined.
   dataset  train = pairs of commits never trained on (new) + a replay sample of older train pairs;
            test = the newest-commit test split of every repo (the same rows for both sides).
-  train    a candidate, warm-started from the active adapter (copilot.warmstart), checkpointed; a killed
+  train    a candidate, warm-started from the active adapter (train(init_adapter=...)), checkpointed; a killed
            cycle resumes training from its last checkpoint.
   eval     candidate and active (or the base model when none is active) on that test split.
   decide   promote only when candidate >= active + margin on the configured metric.
@@ -251,7 +251,8 @@ class Cycle:
 
     @classmethod
     def new(cls, plans: list[AdapterPlan], config_path: str | None, dry_run: bool) -> "Cycle":
-        cid = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+        # Microseconds in the id: cycles started within one second still sort in start order (history()).
+        cid = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
         state = {"id": cid, "status": "running", "started": _now(), "finished": None, "dry_run": dry_run,
                  "config": config_path, "pid": os.getpid(), "resumed": 0,
                  "adapters": {p.name: {"phase": "fetch", "plan": p.to_dict(), "plan_hash": p.config_hash()}
@@ -656,7 +657,6 @@ def _settings(plan: AdapterPlan):
 
 def _train(cycle: Cycle, plan: AdapterPlan, a: dict[str, Any], reg: Registry, opts: Options, log) -> tuple[int, list[float], dict]:
     from copilot.train import TrainRecipe, train
-    from copilot.warmstart import warm_start
 
     settings = _settings(plan)
     recipe = TrainRecipe(train=settings.train, max_steps=plan.max_steps if plan.max_steps > 0 else 0,
@@ -674,9 +674,8 @@ def _train(cycle: Cycle, plan: AdapterPlan, a: dict[str, Any], reg: Registry, op
         if step == plan.checkpoint_every + 1:
             fault("train_step")
 
-    with warm_start(warm):
-        res = train(a["data"]["dir"], plan.name, settings=settings, recipe=recipe, base=plan.base, resume=resume,
-                    progress=False, log=log, on_step=on_step, registry=reg)
+    res = train(a["data"]["dir"], plan.name, settings=settings, recipe=recipe, base=plan.base, resume=resume,
+                progress=False, log=log, on_step=on_step, registry=reg, init_adapter=warm)
     v = res.manifest.version
     reg.update_manifest(plan.name, v, training={**res.manifest.training, "warm_start": a["warm_start"],
                                                  "nightly_cycle": cycle.id, "resumed_from_step": res.start_step})

@@ -257,8 +257,10 @@ def load_model(model_dir: Path, mode: str, device: str):
     return model
 
 
-def wrap_lora(model, ts: TrainSettings, mode: str, grad_ckpt: bool):
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+def wrap_lora(model, ts: TrainSettings, mode: str, grad_ckpt: bool, init_adapter: str | Path | None = None):
+    """Add trainable LoRA weights: a fresh LoRA from `ts`, or (warm start) a copy of an existing adapter's
+    weights, keeping the rank and targets it was trained with."""
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 
     if mode == "qlora-nf4":
         model = prepare_model_for_kbit_training(
@@ -267,6 +269,13 @@ def wrap_lora(model, ts: TrainSettings, mode: str, grad_ckpt: bool):
     elif grad_ckpt:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
+    if init_adapter is not None:
+        try:
+            model = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise CopilotError(f"cannot warm-start from adapter {init_adapter}: {str(exc).splitlines()[0]}") from None
+        model.config.use_cache = False
+        return model
     present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     targets = [t for t in ts.target_modules if t in present]
     if not targets:
@@ -423,6 +432,7 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
     registry: Registry | None = None,
     publish: bool = True,
+    init_adapter: str | Path | None = None,
 ) -> TrainResult:
     """Train adapter NAME on DATA_DIR's train split; register it as a candidate. See module doc."""
     from copilot.paths import set_offline_env
@@ -477,7 +487,7 @@ def train(
         torch.manual_seed(recipe.seed)
         model = load_model(model_dir, mode, device)
         grad_ckpt = recipe.gradient_checkpointing == "on" or (recipe.gradient_checkpointing == "auto" and device == "cuda")
-        model = wrap_lora(model, ts, mode, grad_ckpt)
+        model = wrap_lora(model, ts, mode, grad_ckpt, init_adapter)
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = make_optimizer(trainable, ts.learning_rate, mode, device)
 
@@ -577,7 +587,8 @@ def train(
         man = AdapterManifest(
             name=name, version=0, base_model=str(base or settings.model), base_model_sha256=base_sha,
             dataset_fingerprint=str(dmanifest.get("fingerprint", "")),
-            lora={"r": ts.r, "alpha": ts.alpha, "dropout": ts.dropout,
+            lora={"r": model.peft_config["default"].r, "alpha": model.peft_config["default"].lora_alpha,
+                  "dropout": model.peft_config["default"].lora_dropout,
                   "target_modules": sorted(model.peft_config["default"].target_modules)},
             training={
                 **recipe.to_dict(), "mode": mode, "mode_reason": why, "steps": step, "examples": stats.encoded,
@@ -586,6 +597,7 @@ def train(
                 "loss_last": losses[-1] if losses else None, "losses": losses[-200:],
                 "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "init_adapter": str(init_adapter) if init_adapter is not None else None,
             },
             prompt_format=fmt.family if fmt else "chat",
             weights_sha256="", created="", dataset_manifest=dmanifest,

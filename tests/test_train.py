@@ -279,3 +279,26 @@ def test_cli_train_registers_candidate(home, tiny_model, dataset):  # noqa: F811
     assert Registry().versions("cli") == [1]
     bad = CliRunner().invoke(train_cmd, ["--data", str(dataset.parent / "nope"), "--name", "cli", "--quiet"])
     assert bad.exit_code == 2 and "dataset not found" in bad.output and "Traceback" not in bad.output
+
+
+def test_warm_start_continues_from_an_existing_adapter(home, tiny_model, dataset, tmp_path):  # noqa: F811
+    """init_adapter: the candidate starts from the given adapter's weights, rank and targets (nightly warm start)."""
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from copilot.train import train
+
+    seed = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model)),
+                          LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    seed.save_pretrained(tmp_path / "seed")
+    res = train(dataset, "warm", settings=_settings(tiny_model), recipe=_recipe(max_steps=2), progress=False,
+                init_adapter=tmp_path / "seed")
+    m = res.manifest
+    assert m.lora["r"] == 4 and m.lora["target_modules"] == ["q_proj", "v_proj"]  # not the recipe's r=8 / targets
+    assert m.training["init_adapter"] == str(tmp_path / "seed")
+    before = load_file(tmp_path / "seed" / "adapter_model.safetensors")
+    after = load_file(Registry().resolve("warm") / "adapter_model.safetensors")
+    key = next(k for k in before if "lora_B" in k)
+    delta = (after[key] - before[key]).abs().max().item()
+    assert 0 < delta < 1.0  # trained a little, starting from the seed's weights (not from zeros)
