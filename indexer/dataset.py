@@ -130,7 +130,15 @@ def write_dataset(out: Path, splits: dict[str, list[dict[str, Any]]], pool: list
     try:
         features = _features()
         schema = features.arrow_schema  # carries the features as "huggingface" metadata
-        tables = {name: pa.Table.from_pydict(_columns(splits.get(name, [])), schema=schema) for name in SPLITS}
+        pool_table = pa.Table.from_pydict(_columns(pool), schema=schema)
+        # The splits are rows of the pool (the same dicts): taken from its table, not converted again.
+        at = {id(r): i for i, r in enumerate(pool)}
+        tables = {}
+        for name in SPLITS:
+            rows = splits.get(name, [])
+            idx = [at.get(id(r), -1) for r in rows]
+            tables[name] = (pool_table.take(pa.array(idx, type=pa.int64())) if -1 not in idx
+                            else pa.Table.from_pydict(_columns(rows), schema=schema))
         # Built from arrow tables directly, with a fingerprint of our own: Dataset.from_dict re-encodes every
         # value in Python and hashes the whole table with dill to make one (~40% of the write time).
         tag = str(manifest.get("fingerprint") or uuid.uuid4().hex)
@@ -143,7 +151,6 @@ def write_dataset(out: Path, splits: dict[str, list[dict[str, Any]]], pool: list
         (tmp / PARQUET_DIR).mkdir()
         for name in SPLITS:
             pq.write_table(tables[name], tmp / PARQUET_DIR / f"{name}.parquet")
-        pool_table = pa.Table.from_pydict(_columns(pool), schema=schema)
         pq.write_table(pool_table, tmp / POOL)
         if signatures is not None:
             import numpy as np

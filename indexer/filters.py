@@ -17,6 +17,7 @@ import zlib
 from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass
+from operator import methodcaller
 from pathlib import PurePosixPath
 
 import pathspec
@@ -143,7 +144,7 @@ def is_minified(text: str, max_mean_line: int = 200, max_line: int = 2000, min_a
     lines = text.count("\n") + 1
     if len(text) / lines > max_mean_line:
         return True
-    if len(text) > max_line and any(len(line) > max_line for line in text.splitlines()):
+    if len(text) > max_line and max(map(len, text.splitlines())) > max_line:
         return True
     if len(text) > 1000:
         raw = text.encode("utf-8", "surrogatepass")
@@ -260,38 +261,82 @@ def keyword_lines(text: str, lower: str, keywords: tuple[str, ...] = SECRET_KEYW
     return spans
 
 
+KEYWORDS = "keywords"  # in a trigger set: some SECRET_KEYWORDS occur
+
+
+def trigger_kinds(lower: str) -> frozenset[str]:
+    """The rule kinds whose trigger occurs in a lower-cased text, plus KEYWORDS if a keyword does."""
+    found = {kind for kind, rx in _TRIGGER_RX.items() if rx.search(lower)}
+    if any(kw in lower for kw in SECRET_KEYWORDS):
+        found.add(KEYWORDS)
+    return frozenset(found)
+
+
 def find_secrets(text: str, use_detect_secrets: bool = True) -> list[SecretHit]:
     """Secret values in a text, with their kind. Overlapping hits are merged by the redactor."""
+    return scan_secrets(text, use_detect_secrets)[0]
+
+
+def scan_secrets(text: str, use_detect_secrets: bool = True,
+                 triggered: frozenset[str] | None = None) -> tuple[list[SecretHit], frozenset[str]]:
+    """:func:`find_secrets`, and the trigger kinds of the text (as :func:`trigger_kinds` gives them).
+
+    ``triggered``, when given, must hold every trigger kind of the text (more is allowed): the triggers
+    outside it are not searched for. A file's next version can only hold the triggers of its previous
+    version and of the lines added since (triggers never span lines), so the history walk passes those."""
     hits: list[SecretHit] = []
     lower = text.lower()
+    present = set()
     for kind, rx, group in _SECRET_RULES:
+        if triggered is not None and kind not in triggered:
+            continue
         if not _TRIGGER_RX[kind].search(lower):  # one regex scan instead of one `in` per trigger
             continue
+        present.add(kind)
         for m in rx.finditer(text):
             s, e = m.span(group)
             if e > s:
                 hits.append(SecretHit(kind, s, e))
-    lines = keyword_lines(text, lower)
+    lines = keyword_lines(text, lower) if triggered is None or KEYWORDS in triggered else []
+    if lines:
+        present.add(KEYWORDS)
     for start, end in lines:
         line = text[start:end]
-        for m in _ASSIGNED_SECRET.finditer(line):
-            value = m.group("value")
-            if value.strip().lower() in _PLACEHOLDER_VALUES or SECRET_PLACEHOLDER in value or "{" in value:
-                continue
-            s, e = m.span("value")
-            hits.append(SecretHit("assigned_secret", start + s, start + e))
-        for m in _ENV_ASSIGNMENT.finditer(line):
-            value = m.group("value")
-            if _CODE_VALUE.fullmatch(value) and not re.search(r"\d", value):
-                continue  # `secret_key = key`, `token = load()`: code, not a literal
-            s, e = m.span("value")
+        spans = _KW_LINE_CACHE.get(line)
+        if spans is None:
+            spans = _KW_LINE_CACHE[line] = _assigned_in_line(line)
+            if len(_KW_LINE_CACHE) > _KW_LINE_CACHE_MAX:
+                _KW_LINE_CACHE.clear()
+        for s, e in spans:
             hits.append(SecretHit("assigned_secret", start + s, start + e))
     for m in _ASSIGNED_STRING.finditer(text):
         if is_high_entropy(m.group("value")):
             hits.append(SecretHit("high_entropy_string", *m.span("value")))
     if use_detect_secrets and lines:
         hits.extend(_detect_secrets_hits(text, lines))
-    return _first_wins(hits)
+    return _first_wins(hits), frozenset(present)
+
+
+# keyword line -> its assigned-secret spans: the rules below only look at the line, and the same lines come back
+# in every version of a file
+_KW_LINE_CACHE: dict[str, tuple[tuple[int, int], ...]] = {}
+_KW_LINE_CACHE_MAX = 100_000
+
+
+def _assigned_in_line(line: str) -> tuple[tuple[int, int], ...]:
+    """(start, end) in ``line`` of each value assigned to a secret-looking name, in rule order."""
+    spans = []
+    for m in _ASSIGNED_SECRET.finditer(line):
+        value = m.group("value")
+        if value.strip().lower() in _PLACEHOLDER_VALUES or SECRET_PLACEHOLDER in value or "{" in value:
+            continue
+        spans.append(m.span("value"))
+    for m in _ENV_ASSIGNMENT.finditer(line):
+        value = m.group("value")
+        if _CODE_VALUE.fullmatch(value) and not re.search(r"\d", value):
+            continue  # `secret_key = key`, `token = load()`: code, not a literal
+        spans.append(m.span("value"))
+    return tuple(spans)
 
 
 def _first_wins(hits: list[SecretHit]) -> list[SecretHit]:
@@ -339,6 +384,7 @@ def detect_secrets_session():
 
     with transient_settings({"plugins_used": _DS_PLUGINS}):
         _DS_LINE_CACHE.clear()  # one cache per session: each run (and benchmark run) starts cold
+        _KW_LINE_CACHE.clear()
         _ds_depth += 1
         try:
             yield
@@ -454,6 +500,9 @@ def _crc32(b: bytes) -> int:
     return zlib.crc32(b)
 
 
+_STR_ONLY_SPACE = re.compile(rb"[\x1c-\x1f]")
+_BYTES_JOIN = b" ".join
+_ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
 _PERMS: dict[int, object] = {}
 _MISSING = object()
 _CACHE_MAX = 200_000  # MinHashes kept per cache (~1 KB each)
@@ -486,7 +535,7 @@ _FAST_OK: dict[int, bool] = {}
 _COLUMNS: dict[int, tuple] = {}  # template id -> permutations (a, b) as column vectors
 
 
-def _fast_signature(template, sh: set[bytes]):
+def _fast_signature(template, sh):
     """MinHash.update_batch's values for the affine32 scheme, computed in a few numpy calls (its per-call
     overhead was most of the cost on short texts). Checked once against update_batch on a sample: if the
     installed datasketch computes anything else, returns None and the caller uses update_batch."""
@@ -559,21 +608,32 @@ class NearDupIndex:
     def _minhash(self, text: str):
         from datasketch import MinHash
 
-        toks = text.split()
+        data = text.encode("utf-8", "surrogatepass")
+        # ASCII text without the separators \x1c-\x1f (str.split() splits on them, bytes.split() does not):
+        # bytes tokens joined by b" " are exactly the UTF-8 of the str shingles, without encoding each one.
+        if len(data) == len(text) and not _STR_ONLY_SPACE.search(data):
+            toks, join, encoded = data.split(), _BYTES_JOIN, True
+        else:
+            toks, join, encoded = text.split(), " ".join, False
         if max(len(toks) - 4, 1 if toks else 0) < self.min_tokens:  # at most that many distinct 5-shingles
             return None
-        sh = _shingles(toks)
-        if len(sh) < self.min_tokens:
+        if len(toks) < 5:
+            joined = {join(toks)}
+        else:
+            joined = set(map(join, zip(toks, toks[1:], toks[2:], toks[3:], toks[4:])))  # the distinct shingles
+        if len(joined) < self.min_tokens:
             return None
+        if not encoded:
+            joined = list(map(_ENCODE, joined))  # distinct strings <-> distinct bytes
         template = _template(self.num_perm)
-        fast = _fast_signature(template, sh)
+        fast = _fast_signature(template, joined)
         if fast is not None:
             return MinHash(seed=1, hashfunc=zlib.crc32, hashvalues=fast, permutations=template.permutations,
                            scheme=template.scheme)
         # zlib.crc32 itself as the hash function (same values as _crc32, without a Python call per shingle)
         m = MinHash(num_perm=self.num_perm, seed=1, hashfunc=zlib.crc32, permutations=template.permutations,
                     scheme=template.scheme)
-        m.update_batch(list(sh))
+        m.update_batch(list(joined))
         return m
 
     def query(self, text: str, m=None) -> bool:
@@ -608,8 +668,8 @@ class FileNearDupIndex:
     so a later incremental run can compare new files with the ones mined before. Re-adding a key replaces
     its old version; a file never matches its own key."""
 
-    def __init__(self, threshold: float = 0.8, num_perm: int = 64, min_tokens: int = 20):
-        self._hasher = NearDupIndex(threshold=threshold, num_perm=num_perm, min_tokens=min_tokens)
+    def __init__(self, threshold: float = 0.8, num_perm: int = 64, min_tokens: int = 20, cache: dict | None = None):
+        self._hasher = NearDupIndex(threshold=threshold, num_perm=num_perm, min_tokens=min_tokens, cache=cache)
         self.num_perm = num_perm
         self._lsh = _lsh(threshold, num_perm)
         self.signatures: dict[str, object] = {}  # key -> numpy uint64 array

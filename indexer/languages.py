@@ -56,7 +56,12 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
 
 def language_for_path(path: str | Path) -> str | None:
     """The language of a file from its extension, or None when we do not parse it."""
-    return EXTENSIONS.get(PurePosixPath(str(path)).suffix.lower())
+    return _language_for(str(path))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _language_for(path: str) -> str | None:  # the same paths are asked about in commit after commit
+    return EXTENSIONS.get(PurePosixPath(path).suffix.lower())
 
 
 def normalize_language(name: str) -> str:

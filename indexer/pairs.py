@@ -61,6 +61,9 @@ class PairConfig:
     seed: int = 0
 
 
+_PLUS_ONE = (1).__add__
+
+
 class SourceText:
     """A file's text with its UTF-8 bytes and line offsets, for node <-> text conversion."""
 
@@ -75,7 +78,7 @@ class SourceText:
         if self._line_starts is None:
             # the offset after each newline: running sums of the line lengths (+1 for the newline)
             pieces = self.data.split(b"\n")
-            self._line_starts = [0, *accumulate(len(p) + 1 for p in pieces[:-1])]
+            self._line_starts = list(accumulate(map(_PLUS_ONE, map(len, pieces[:-1])), initial=0))
         return self._line_starts
 
     def char(self, byte_offset: int) -> int:

@@ -24,12 +24,13 @@ from indexer import filters as F
 from indexer.extract import units_from_tree
 from indexer.languages import SUPPORTED_LANGUAGES, get_parser, language_for_path
 from indexer.pairs import PairConfig, SourceText, explain_pairs, fim_pair, fims_for_added_lines, sample_fims
-from indexer.repos import (MODE_SUBMODULE, MODE_SYMLINK, CommitInfo, Repo, blame_lines, commit_changes, head_files,
-                           list_commits, open_repo, parse_since)
+from indexer.repos import (MODE_SUBMODULE, MODE_SYMLINK, CommitInfo, LineOwners, Repo, blame_lines, commit_changes,
+                           head_files, list_commits, open_repo, parse_since)
 
 TOOL_VERSION = "0.1.0"
 BLOB_CACHE_BYTES = 32 << 20  # source bytes of HEAD blobs kept (with their syntax trees) from history to HEAD
 LAST_PARSE_BYTES = 32 << 20  # source bytes of the last parsed version of files kept for incremental parsing
+_UNSEEN = object()
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,12 @@ class _Run:
         self.emails = 0
         self.hash_owner = hash_owner  # normalized file hash -> (repo, path) of the HEAD file mined with it
         self.pair_keys = pair_keys
-        self.file_neardup = F.FileNearDupIndex(threshold=config.near_dup_threshold)  # HEAD files, persisted
-        self.history_neardup = F.NearDupIndex(threshold=config.near_dup_threshold)  # grouped by path
+        # whole file text -> MinHash: a file added in history and unchanged since is hashed once, not again at HEAD
+        self.file_minhash_cache: dict[str, Any] = {}
+        self.file_neardup = F.FileNearDupIndex(threshold=config.near_dup_threshold,  # HEAD files, persisted
+                                               cache=self.file_minhash_cache)
+        self.history_neardup = F.NearDupIndex(threshold=config.near_dup_threshold,  # grouped by path
+                                              cache=self.file_minhash_cache)
         self.minhash_cache: dict[str, Any] = {}  # middle text -> MinHash: pairs are hashed again at split
         self.middle_neardup = F.NearDupIndex(threshold=config.near_dup_threshold, cache=self.minhash_cache)
         self.rows: list[dict[str, Any]] = []
@@ -100,6 +105,12 @@ class _Run:
         # file is parsed incrementally from it (tree-sitter reuses the subtrees its diff left untouched)
         self.last_parse: dict[str, tuple[str, str, SourceText, Any]] = {}
         self.last_parse_bytes = 0
+        # path -> (blob, secret triggers) of its last cleaned version: the next version is searched for the
+        # triggers of this one and of its added lines only
+        self.triggers: dict[str, tuple[str, frozenset[str]]] = {}
+        self.last_triggers: frozenset[str] | None = None
+        self.line_owners: dict[str, LineOwners] = {}  # repo key -> lines' commits from the walk (instead of blame)
+        self.blamed = 0  # files dated line by line with git blame (the walk could not say)
 
     # -- filters
 
@@ -125,11 +136,15 @@ class _Run:
         if reason != "not_source":
             self.filters[reason] += 1
 
-    def clean_text(self, data: bytes | None, key: tuple[str, str] | None = None) -> tuple[str | None, str | None]:
+    def clean_text(self, data: bytes | None, key: tuple[str, str] | None = None,
+                   previous: tuple[frozenset[str], list[tuple[int, int]]] | None = None
+                   ) -> tuple[str | None, str | None]:
         """(text, None) for a usable file version (secrets redacted, emails masked), else (None, reason).
-        With ``key`` (blob sha, language) of a HEAD blob, the result is kept for the HEAD file (``cached``)."""
+        With ``key`` (blob sha, language) of a HEAD blob, the result is kept for the HEAD file (``cached``).
+        ``previous``: the secret triggers of the version this one was diffed against and the line ranges added
+        since (see ``F.scan_secrets``). ``last_triggers`` is set to this version's triggers (None: not scanned)."""
         emails = self.emails
-        text, reason = self._clean_text(data)
+        text, reason = self._clean_text(data, previous)
         if (key is not None and data is not None and key[0] in self.head_blobs
                 and self.blob_cache_bytes + len(data) <= BLOB_CACHE_BYTES):
             self.blob_cache[key] = [len(data), text, reason, self.emails - emails, None]
@@ -145,7 +160,8 @@ class _Run:
             self.emails += entry[3]
         return entry
 
-    def _clean_text(self, data: bytes | None) -> tuple[str | None, str | None]:
+    def _clean_text(self, data: bytes | None, previous=None) -> tuple[str | None, str | None]:
+        self.last_triggers = None
         if data is None:
             return None, "missing_object"
         if F.is_binary(data):
@@ -157,7 +173,12 @@ class _Run:
             return None, "generated"
         if F.is_minified(text):
             return None, "minified"
-        hits = F.find_secrets(text)
+        triggered = None
+        if previous is not None:
+            lines = text.split("\n")
+            added = "\n".join("\n".join(lines[a:b + 1]) for a, b in previous[1]).lower()
+            triggered = previous[0] | F.trigger_kinds(added)
+        hits, self.last_triggers = F.scan_secrets(text, triggered=triggered)
         if hits:
             self.secret_seen |= F.secret_fingerprints(text, hits)
             if self.config.secrets == "drop":
@@ -249,9 +270,23 @@ def index_repos(specs: list[str], out: str | Path, config: IndexConfig | None = 
         test_commits: set[str] = set()
         for st in repo_states.values():  # each repo's own newest commits: a stale repo still gets a test split
             test_commits |= choose_test_commits([(sha, t) for sha, t in st["commits"]], config)
-        blamed = reattribute_by_blame({r.key: r for r in repos}, run.rows, test_commits, dict(all_commits))
-        if blamed:
-            reporter.note(f"attributed pairs of {blamed} recently changed files line by line (git blame)")
+        repo_by_key = {r.key: r for r in repos}
+
+        def lines_of(key: str, path: str) -> list[str]:
+            owners = run.line_owners.get(key)
+            blob = repo_states[key]["files"].get(path) if key in repo_states else None
+            lines = owners.lines(path, blob) if owners is not None and blob else None
+            if lines is None:
+                run.blamed += 1
+                repo = repo_by_key.get(key)
+                lines = blame_lines(repo, path) if repo is not None else []
+            return lines
+
+        redated = reattribute_by_blame(lines_of, run.rows, test_commits, dict(all_commits))
+        if redated:
+            how = (f"{run.blamed} by git blame, {redated - run.blamed} from the history walk's diffs" if run.blamed
+                   else "from the history walk's diffs")
+            reporter.note(f"attributed pairs of {redated} recently changed files line by line ({how})")
         splits, leaks = split_rows(all_rows, test_commits, config.near_dup_threshold, cache=run.minhash_cache)
         run.filters["test_leak"] += leaks
         manifest = _manifest(repos, repo_reports, config, splits, run, identity, test_commits, all_commits,
@@ -319,6 +354,7 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
             else:
                 rule_files[e.path] = text
     rules = F.IgnoreRules(rule_files)
+    path_reasons: dict[str, Any] = {}
 
     # history: the code each new commit added
     last_change: dict[str, tuple[str, int]] = {}
@@ -328,6 +364,19 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
     run.blob_cache_bytes = 0
     bytes_before = run.bytes
     files_before = run.files
+    owners = None
+    if config.history and new_commits and not prev_commits and rev is None and since_time is None:
+        root = LineOwners.applicable(repo, commits)
+        if root is not None:  # a linear history walked from its root: lines are dated from its diffs
+            langs: dict[str, bool] = {}
+
+            def is_source(path: str) -> bool:
+                v = langs.get(path)
+                if v is None:
+                    v = langs[path] = language_for_path(path) is not None
+                return v
+
+            owners = run.line_owners[repo.key] = LineOwners(repo, root, paths=is_source)
     if config.history and new_commits:
         reporter.start("commits", len(new_commits), f"commits {repo.spec}")
         reporter.advance("commits", sum(1 for c in new_commits if len(c.parents) != 1))  # roots, merges
@@ -335,6 +384,8 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
             reporter.advance("commits", 1)
             todo = []
             for ch in changes:
+                if owners is not None:
+                    owners.change(info.sha, ch)
                 if not ch.path:
                     continue
                 if ch.old_path and not ch.added:  # pure rename: the content keeps its age
@@ -348,7 +399,9 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
                 last_change[ch.path] = (info.sha, info.time)
                 if not ch.added:
                     continue
-                reason = run.path_reason(ch.path, rules, linguist)
+                reason = path_reasons.get(ch.path, _UNSEEN)
+                if reason is _UNSEEN:  # the same paths change in commit after commit: their rules are checked once
+                    reason = path_reasons[ch.path] = run.path_reason(ch.path, rules, linguist)
                 if reason:
                     if reason != "not_source":
                         run.history_filters[reason] += 1
@@ -377,7 +430,8 @@ def _mine_repo(repo: Repo, prev: dict[str, Any], run: _Run, reporter: Reporter, 
     for e in entries:
         if e.type != "blob" or e.mode in (MODE_SUBMODULE, MODE_SYMLINK) or prev_files.get(e.path) == e.sha:
             continue
-        reasons[e.path] = run.path_reason(e.path, rules, linguist)
+        reason = path_reasons.get(e.path, _UNSEEN)
+        reasons[e.path] = reason if reason is not _UNSEEN else run.path_reason(e.path, rules, linguist)
         if reasons[e.path] or F.is_oversized(e.size, config.max_file_bytes):
             continue
         key = (e.sha, language_for_path(e.path))
@@ -567,7 +621,11 @@ def _mine_history_version(repo: Repo, info: CommitInfo, ch, run: _Run, data: byt
         run.bytes += len(data)
         run.files += 1
     language = language_for_path(ch.path)
-    text, reason = run.clean_text(data, key=(ch.blob, language))
+    prev = run.triggers.pop(ch.old_path or ch.path, None)
+    previous = (prev[1], ch.added) if prev is not None and prev[0] == ch.old_blob and ch.hunks else None
+    text, reason = run.clean_text(data, key=(ch.blob, language), previous=previous)
+    if run.last_triggers is not None:
+        run.triggers[ch.path] = (ch.blob, run.last_triggers)
     if text is None:
         run.history_filters[reason or "filtered"] += 1
         return
@@ -611,18 +669,17 @@ def _mine_current_file(repo: Repo, path: str, blob: str, text: str, commit: str,
 # ---------------------------------------------------------------- split
 
 
-def reattribute_by_blame(repos: dict[str, Repo], rows: list[dict[str, Any]], test_commits: set[str],
-                         times: dict[str, int]) -> int:
+def reattribute_by_blame(lines_of, rows: list[dict[str, Any]], test_commits: set[str], times: dict[str, int]) -> int:
     """Current-file pairs are first dated by their file's last change. For files last changed by a test
-    commit, date each pair by the newest commit among the lines it covers instead (``git blame``), so old
-    code in a recently touched file stays in train. Returns how many files were blamed."""
+    commit, date each pair by the newest commit among the lines it covers instead (``lines_of(repo key, path)``:
+    the commit of each line at HEAD, as ``git blame`` gives it), so old code in a recently touched file stays
+    in train. Returns how many files were dated line by line."""
     todo: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         if r["kind"] in ("fim_file", "explain") and r["commit"] in test_commits:
             todo.setdefault((r["repo"], r["path"]), []).append(r)
     for (key, path), group in todo.items():
-        repo = repos.get(key)
-        lines = blame_lines(repo, path) if repo is not None else []
+        lines = lines_of(key, path)
         if not lines:
             continue
         for r in group:

@@ -2,7 +2,8 @@
 
 Everything goes through the git command line: ``ls-tree`` for HEAD, ``rev-list`` for the commit list, one
 streamed ``git log -p -U0`` for the history (bounded memory on 50k commits), and a long-lived
-``git cat-file --batch`` to read blobs by sha. Bare repositories work; URLs are cloned (bare) into a
+``git cat-file --batch`` to read blobs by sha; ``LineOwners`` dates each line from the walk's hunks (what
+``git blame`` would say). Bare repositories work; URLs are cloned (bare) into a
 temporary directory. Symlinks are never followed (mode 120000 entries are skipped), submodules are skipped
 with a note, missing objects are skipped with a note, and a shallow clone is mined as far as it goes.
 """
@@ -30,6 +31,10 @@ _HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 MODE_SYMLINK = "120000"
 BIG_FILE_DIFF_BYTES = 1 << 20
 MODE_SUBMODULE = "160000"
+# Requests up to this many bytes are written to ``git cat-file`` directly: a pipe holds at least one page
+# (4 KiB, even when Linux shrinks pipes under its per-user pipe limits), so writing them into the empty pipe
+# never waits for git to read.
+_SMALL_WRITE = 4096
 
 
 @dataclass(frozen=True)
@@ -150,18 +155,21 @@ def open_repo(spec: str) -> Repo:
         if not path.is_dir():
             raise UserInputError(f"{spec}: not a directory (expected a git repository)")
         git_dir, key = path.resolve(), str(path.resolve())
-    try:
-        bare = _git(git_dir, "rev-parse", "--is-bare-repository", check=True).strip() == "true"
-    except GitError:
+    # One rev-parse for three answers: "true"/"false" twice, then HEAD's sha (no line when there is no commit;
+    # nothing at all outside a repository).
+    answers = _git(git_dir, "rev-parse", "--is-bare-repository", "--is-shallow-repository", "--verify", "--quiet",
+                   "HEAD^{commit}", check=False).split()
+    if len(answers) < 2:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
         raise UserInputError(f"{spec}: not a git repository") from None
+    bare = answers[0] == "true"
     if not bare and not tmp:
         top = Path(_git(git_dir, "rev-parse", "--show-toplevel").strip()).resolve()
         if top != git_dir:
             raise UserInputError(f"{spec}: not the top of a git repository (the repository is {top})")
-    head = _git(git_dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip() or None
-    shallow = _git(git_dir, "rev-parse", "--is-shallow-repository", check=False).strip() == "true"
+    head = answers[2] if len(answers) > 2 else None
+    shallow = answers[1] == "true"
     repo = Repo(spec=shown, key=key, git_dir=git_dir, bare=bare, head=head, shallow=shallow, _tmp=tmp)
     if head is None:
         repo.notes.append("empty repository (no commits): nothing to mine")
@@ -392,10 +400,104 @@ def blame_lines(repo: Repo, path: str) -> list[str]:
     return out
 
 
+def line_count(data: bytes) -> int:
+    """Lines of a file as git counts them (a last line without a newline is a line)."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+class LineOwners:
+    """The commit that last changed each line of each file, worked out from the history walk's diff hunks as
+    it goes: what ``git blame`` answers at HEAD, without a blame (a walk of the history) per file.
+
+    Only for a linear history walked from its single root commit (:meth:`applicable`): then every change of
+    every file passes through :meth:`change`, in order. Each step checks that the change starts from the
+    version tracked (blob shas); a file whose chain breaks (binary diff, a commit skipped on a missing object,
+    an unexpected blob) is dropped, and :meth:`lines` says None for it: the caller falls back to ``git blame``.
+    A file present in the root commit is read (one ``cat-file`` answer) when a commit first changes it, and
+    checked to be the root's version; all its lines start as the root commit's."""
+
+    def __init__(self, repo: Repo, root: str, paths=None):
+        self._repo = repo
+        self._root = root
+        self._wanted = paths  # predicate on a path: which files to track (None: all)
+        self._files: dict[str, tuple[str, list[str]] | None] = {}  # path -> (blob, commit of each line)
+        self._touched: set[str] = set()  # paths some walked change created, changed or renamed away
+
+    @staticmethod
+    def applicable(repo: Repo, commits: list[CommitInfo]) -> str | None:
+        """The root commit when ``commits`` (the whole history, oldest first) is linear from a single root."""
+        if repo.shallow or not commits or commits[0].parents:
+            return None
+        if any(len(c.parents) != 1 for c in commits[1:]):
+            return None
+        return commits[0].sha
+
+    def change(self, sha: str, ch: FileChange) -> None:
+        """Apply one file change of commit ``sha`` (changes in walk order)."""
+        src = ch.old_path or ch.path
+        touched = self._touched
+        fresh = src not in touched  # no walked change met this path: it is as the root commit left it
+        touched.add(src)
+        touched.add(ch.path)
+        if ch.old_path:
+            prev = self._files.pop(ch.old_path, None)
+        else:
+            prev = self._files.get(ch.path)
+        if not ch.path or (self._wanted is not None and not self._wanted(ch.path)):
+            self._files.pop(ch.path, None)
+            return
+        if not ch.blob and not ch.old_blob:  # rename or mode change without a content change
+            if ch.old_path:
+                self._files[ch.path] = prev
+            return
+        if ch.is_new and not ch.old_path:
+            owners: list[str] | None = []
+        elif prev is not None:
+            owners = prev[1] if prev[0] == ch.old_blob else None
+        elif fresh:
+            owners = self._root_lines(src, ch.old_blob)
+        else:
+            owners = None
+        if owners is None or (not ch.hunks and ch.blob != ch.old_blob and not (ch.is_new and ch.blob == _EMPTY_BLOB)):
+            self._files[ch.path] = None  # binary or oversized diff (no hunks), or the chain broke
+            return
+        for o_start, o_n, _, n_n in reversed(ch.hunks):  # from the end: earlier hunks' positions stay valid
+            at = o_start if o_n == 0 else o_start - 1
+            if at + o_n > len(owners):
+                self._files[ch.path] = None
+                return
+            owners[at:at + o_n] = [sha] * n_n
+        self._files[ch.path] = (ch.blob, owners)
+
+    def _root_lines(self, path: str, blob: str) -> list[str] | None:
+        """All lines dated by the root commit, if ``blob`` is the root commit's version of ``path``."""
+        if "\n" in path:  # a cat-file request is one line
+            return None
+        reader = self._repo.blobs()
+        data = reader.read(f"{self._root}:{path}", max_bytes=BIG_FILE_DIFF_BYTES)  # larger ones diff as binary
+        if data is None or reader.last_sha != blob:
+            return None
+        return [self._root] * line_count(data)
+
+    def lines(self, path: str, blob: str) -> list[str] | None:
+        """The commit of each line (0-based) of ``path`` at ``blob``, or None when not known from the walk.
+        A path no walked change touched is as the root commit left it."""
+        entry = self._files.get(path)
+        if entry is not None:
+            return list(entry[1]) if entry[0] == blob else None
+        if path in self._touched:
+            return None
+        return self._root_lines(path, blob)
+
+
+_EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+
+
 class BlobReader:
     """``git cat-file --batch``: read blobs by sha without checkout. Missing objects read as None."""
 
     last_status = "ok"
+    last_sha = ""  # the object name git answered the last request with
 
     def __init__(self, git_dir: Path):
         self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=str(git_dir), stdin=subprocess.PIPE,
@@ -436,8 +538,12 @@ class BlobReader:
             except (BrokenPipeError, OSError, ValueError):
                 failed.append(True)
 
-        writer = threading.Thread(target=feed, daemon=True)
-        writer.start()
+        writer = None
+        if len(shas) * 41 <= _SMALL_WRITE:
+            feed()  # fits in an empty pipe's buffer: the write cannot block, no thread needed
+        else:
+            writer = threading.Thread(target=feed, daemon=True)
+            writer.start()
         done = 0
         try:
             for sha in shas:
@@ -450,7 +556,8 @@ class BlobReader:
                     self._answer(0)
             except (OSError, ValueError):  # the reader was closed meanwhile (an error unwound the run)
                 pass
-            writer.join(timeout=5)
+            if writer is not None:
+                writer.join(timeout=5)
 
     def _answer(self, max_bytes: int | None) -> bytes | None:
         """Read one ``--batch`` answer (the request was written already); sets ``last_status``."""
@@ -459,6 +566,7 @@ class BlobReader:
         self.last_status = "missing"
         header = proc.stdout.readline()
         parts = header.split()
+        self.last_sha = parts[0].decode() if parts else ""
         if len(parts) != 3 or parts[1] not in (b"blob",):
             if len(parts) == 3:  # not a blob: consume it
                 self._skip(int(parts[2]) + 1)

@@ -159,3 +159,43 @@ def test_near_dup_index():
     # Too short to judge: never a near-duplicate.
     assert not index.check_and_add("x = 1")
     assert not index.check_and_add("x = 1")
+
+
+def test_scan_secrets_with_a_trigger_superset_finds_the_same():
+    """Triggers known from a previous version (plus the added lines) only skip searches: same hits, and the
+    text's own triggers come back for the next version."""
+    for text in (SECRETS_PY, SHAPES_TS, SECRETS_PY + "\nurl = 'https://user:hunter2pass@db.example.com/x'\n"):
+        hits = F.find_secrets(text)
+        own = F.trigger_kinds(text.lower())
+        everything = frozenset(F._TRIGGERS) | {F.KEYWORDS}
+        for triggered in (None, own, everything):
+            got, present = F.scan_secrets(text, triggered=triggered)
+            assert got == hits
+            assert present == own
+    assert F.KEYWORDS in F.trigger_kinds(SECRETS_PY.lower()) and not F.trigger_kinds("x = 1\n")
+
+
+def test_secret_added_to_an_existing_file_in_history_is_redacted(tmp_path):
+    """A file's later version is searched for the triggers of its earlier one and of the lines added since:
+    a key added in a modification (not a new file) is still caught, in the history pairs and at HEAD."""
+    from indexer.pipeline import index_repos
+    from indexer_fixtures import SECRETS, UTILS_PY_V1, commit, init_repo
+    import pyarrow.parquet as pq
+
+    repo = init_repo(tmp_path / "r")
+    commit(repo, {"app.py": UTILS_PY_V1}, "2024-01-01T00:00:00+00:00")
+    v2 = UTILS_PY_V1 + (f'\n\ndef client():\n    """Make a client."""\n    key = "{SECRETS["aws_access_key"]}"\n'
+                        f'    return connect(key)\n')
+    commit(repo, {"app.py": v2}, "2024-02-01T00:00:00+00:00")
+    v3 = v2 + f'\n\ndef hook():\n    return "{SECRETS["github_token"]}"\n'
+    commit(repo, {"app.py": v3}, "2024-03-01T00:00:00+00:00")
+    out = tmp_path / "ds"
+    result = index_repos([str(repo)], out)
+    blob = (out / "pool.parquet").read_bytes() + b"".join(p.read_bytes() for p in (out / "parquet").iterdir())
+    rows = pq.read_table(out / "pool.parquet").to_pylist()
+    assert any(r["kind"] == "fim_history" for r in rows)
+    for r in rows:
+        for value in (SECRETS["aws_access_key"], SECRETS["github_token"]):
+            assert value not in r["prompt"] and value not in r["completion"]
+    assert SECRETS["aws_access_key"].encode() not in blob and SECRETS["github_token"].encode() not in blob
+    assert result.manifest["secrets"].get("aws_access_key") == 1 and result.manifest["secrets"].get("github_token") == 1

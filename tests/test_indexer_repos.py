@@ -177,3 +177,62 @@ def test_broken_syntax_keeps_the_rest_of_the_file(tmp_path):
     rows = pq.read_table(tmp_path / "out" / "pool.parquet").to_pylist()
     explains = [r["completion"] for r in rows if r["kind"] == "explain"]
     assert explains == ["Return the answer to everything."]
+
+
+def _walk_owners(repo):
+    from indexer.languages import language_for_path
+    from indexer.repos import LineOwners
+
+    commits = list_commits(repo)
+    root = LineOwners.applicable(repo, commits)
+    assert root == commits[0].sha
+    owners = LineOwners(repo, root, paths=lambda p: language_for_path(p) is not None)
+    for info, changes in commit_changes(repo, commits):
+        for ch in changes:
+            owners.change(info.sha, ch)
+    return owners
+
+
+def test_line_owners_from_the_walk_match_git_blame(tmp_path):
+    """Lines dated from the walk's diff hunks (new files, root-commit files changed later, renames, edits in
+    the middle, deletions) are what git blame says; a binary version is left to blame."""
+    from indexer.languages import language_for_path
+    from indexer.repos import blame_lines
+    from indexer_fixtures import build_company_repo
+
+    shas = build_company_repo(tmp_path / "repo")
+    repo_path = tmp_path / "repo"
+    edited = UTILS_PY_V3.replace("    if value > high:\n", "    if value >= high:  # inclusive\n")
+    shas["c7"] = commit(repo_path, {"src/utils.py": edited.replace('"""Small helpers."""\n', ""),
+                                    "svc/health.go": None}, "2024-07-01T10:00:00+00:00", "edit")
+    with open_repo(str(repo_path)) as repo:
+        owners = _walk_owners(repo)
+        checked = 0
+        for e in head_files(repo):
+            if e.type != "blob" or language_for_path(e.path) is None:
+                continue
+            mine = owners.lines(e.path, e.sha)
+            if e.path == "src/nul.py":  # binary: no hunks to follow
+                assert mine is None
+                continue
+            assert mine == blame_lines(repo, e.path), e.path
+            checked += 1
+        assert checked >= 5
+        utils = owners.lines("src/utils.py", next(e.sha for e in head_files(repo) if e.path == "src/utils.py"))
+        assert {shas["c1"], shas["c2"], shas["c6"], shas["c7"]} == set(utils)
+        assert owners.lines("src/utils.py", "0" * 40) is None  # another version than the one tracked
+
+
+def test_line_owners_only_for_a_linear_history_from_the_root(small_repo, tmp_path):
+    from indexer.repos import LineOwners
+
+    path, shas = small_repo
+    with open_repo(str(path)) as repo:
+        assert LineOwners.applicable(repo, list_commits(repo)) == shas[0]
+        assert LineOwners.applicable(repo, list_commits(repo, shas[0])) is None  # mined from a revision on
+    git(path, "checkout", "-q", "-b", "side", shas[1])
+    commit(path, {"c.py": "def c():\n    return 3\n"}, "2024-03-02T00:00:00+00:00")
+    git(path, "checkout", "-q", "main")
+    git(path, "merge", "-q", "--no-edit", "side")
+    with open_repo(str(path)) as repo:
+        assert LineOwners.applicable(repo, list_commits(repo)) is None  # a merge: git blame dates the lines
