@@ -13,17 +13,16 @@ torch/transformers/peft are imported here (and in the trainer) only.
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from copilot import paths
 from copilot.config import Settings, load_settings
-from copilot.postprocess import cut_repetition, early_cut, wants_multiline, postprocess
-from copilot.prompts import FimFormat, detect_fim, explain_prompt, fim_format_for, stop_token_ids
-from copilot.types import Completion, CopilotError, Explanation, UserInputError
+from copilot.engine_base import BaseEngine, explain_sections  # noqa: F401 - explain_sections re-exported
+from copilot.prompts import FimFormat, detect_fim, fim_format_for, stop_token_ids
+from copilot.types import CopilotError, UserInputError
 
 paths.set_offline_env()
 
@@ -40,8 +39,11 @@ class _KV:
     cache: object  # transformers DynamicCache
 
 
-class Engine:
-    """Load once, then call `complete` / `explain` / `explain_file` from any thread."""
+class Engine(BaseEngine):
+    """The transformers backend (reference for training, evaluation and GPU). Load once, then call
+    `complete` / `explain` / `explain_file` from any thread."""
+
+    backend = "transformers"
 
     def __init__(self, model, tokenizer, *, model_name: str, model_path: Path | None, settings: Settings,
                  device: str = "cpu", max_caches: int = 4):
@@ -109,10 +111,6 @@ class Engine:
         return eng
 
     # ------------------------------------------------------------------ adapters
-    @property
-    def adapters(self) -> list[str]:
-        return list(self._adapters)
-
     def load_adapter(self, path_or_name: str, name: str | None = None) -> str:
         """Load a peft adapter (folder, or registry NAME[@VERSION]); returns the key to pass as `adapter=`."""
         from copilot import registry
@@ -160,13 +158,6 @@ class Engine:
                 del self._adapters[name]
                 self._adapter_meta.pop(name, None)
                 self._drop_caches(adapter=name)
-
-    def adapter_source(self, name: str) -> str | None:
-        return self._adapters.get(name)
-
-    def adapter_version(self, name: str) -> int | None:
-        """The registry version of a loaded adapter (None for a bare folder)."""
-        return self._adapter_meta.get(name, {}).get("version")
 
     @property
     def base_sha256(self) -> str | None:
@@ -273,76 +264,6 @@ class Engine:
             self._put_cache(cache_key, fed, cache)
         return out, reason
 
-    # ------------------------------------------------------------------ completion
-    def _budget(self, prefix: str, suffix: str, budget: int, suffix_share: float) -> tuple[str, str]:
-        """Keep the end of the prefix and the start of the suffix within a token budget, at line boundaries."""
-        tok = self.tokenizer
-        s_budget = int(budget * suffix_share)
-        s_ids = tok.encode(suffix, add_special_tokens=False)
-        if len(s_ids) > s_budget:
-            suffix = tok.decode(s_ids[:s_budget])
-            if "\n" in suffix:
-                suffix = suffix[: suffix.rfind("\n") + 1]
-        p_budget = budget - min(len(s_ids), s_budget)
-        p_ids = tok.encode(prefix, add_special_tokens=False)
-        if len(p_ids) > p_budget:
-            cut = tok.decode(p_ids[-p_budget:])
-            nl = cut.find("\n")
-            prefix = cut[nl + 1:] if 0 <= nl < len(cut) - 1 else cut
-        return prefix, suffix
-
-    def complete(self, prefix: str, suffix: str, language: str | None = None, adapter: str | None = None, *,
-                 path: str | None = None, context=(), max_new_tokens: int | None = None,
-                 multiline: bool | None = None, cancel: threading.Event | None = None,
-                 order: str = "psm") -> Completion:
-        t0 = time.perf_counter()
-        fim = self.fim or fim_format_for(self.tokenizer, self.model_name)
-        cs = self.settings.completion
-        single = (not multiline) if multiline is not None else not wants_multiline(prefix, suffix)
-        max_new = max_new_tokens or cs.max_new_tokens
-        p, s = self._budget(prefix, suffix, cs.context_tokens, cs.suffix_share)
-        # A prompt ending in indentation makes the model emit one level too many: let it write the indentation.
-        last = p.rsplit("\n", 1)[-1]
-        strip_ws = last if (last and not last.strip()) else ""
-        p_prompt = p[: len(p) - len(strip_ws)] if strip_ws else p
-        ctx = tuple(context)[:4]
-        prompt = fim.build(p_prompt, s, order=order, path=path if ctx else None, context=ctx)
-        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
-        max_lines = cs.max_lines
-
-        def should_stop(out_ids: list[int], text: str) -> bool:
-            body = text[len(strip_ws):] if text.startswith(strip_ws) else text
-            if single:
-                return ("\n" in body and bool(body.split("\n", 1)[0].strip())) or cut_repetition(body)[1]
-            if not body.endswith("\n"):
-                return False  # check rules only when a line is complete
-            if body.count("\n") > max_lines + 1:
-                return True
-            return early_cut(body, prefix, suffix)
-
-        with self.lock:
-            ctx_mgr = self._adapter_ctx(adapter)
-            with ctx_mgr:
-                out, reason = self._generate(
-                    ids, max_new_tokens=max_new, cache_key=(adapter, path or "", order), should_stop=should_stop,
-                    cancel=cancel,
-                )
-        raw = self.tokenizer.decode(out, skip_special_tokens=False)
-        body = raw
-        if strip_ws:
-            body = raw[len(strip_ws):] if raw.startswith(strip_ws) else raw.lstrip(" \t")
-        if reason == "cancelled":
-            text, why = "", "cancelled"
-        else:
-            text, why = postprocess(body, prefix, suffix, multiline=not single, max_lines=max_lines,
-                                    stop_strings=self._stop_strings)
-            if why is None:
-                why = "eos" if reason == "eos" else ("line" if reason == "rule" else reason)
-        return Completion(
-            text=text, raw=raw, stop_reason=why, model=self.model_name, adapter=adapter,
-            prompt_tokens=len(ids), generated_tokens=len(out), latency_ms=(time.perf_counter() - t0) * 1000,
-        )
-
     def naive_complete(self, prefix: str, suffix: str, max_new_tokens: int | None = None) -> tuple[str, int]:
         """Baseline for benchmarks: plain `model.generate` on the full prompt, stopping only on end tokens."""
         fim = self.fim or fim_format_for(self.tokenizer, self.model_name)
@@ -355,67 +276,4 @@ class Engine:
         gen = out[0, enc["input_ids"].shape[1]:].tolist()
         return self.tokenizer.decode(gen, skip_special_tokens=True), len(gen)
 
-    # ------------------------------------------------------------------ explanations
-    def explain(self, code: str, path: str, adapter: str | None = None, *, symbol: str | None = None,
-                language: str | None = None, on_text: Callable[[str], None] | None = None,
-                cancel: threading.Event | None = None, truncated: bool = False,
-                max_new_tokens: int | None = None) -> Explanation:
-        es = self.settings.explain
-        if len(code) > es.max_input_chars:
-            code = code[: es.max_input_chars]
-            truncated = True
-        if language is None:
-            from indexer.languages import language_for_path
 
-            language = language_for_path(path)
-        prompt = explain_prompt(self.tokenizer, code, path, language, symbol, truncated)
-        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
-        with self.lock:
-            with self._adapter_ctx(adapter):
-                out, reason = self._generate(ids, max_new_tokens=max_new_tokens or es.max_new_tokens, cache_key=None,
-                                             on_text=on_text, cancel=cancel, repetition_penalty=1.1)
-        text = self.tokenizer.decode(out, skip_special_tokens=True).strip()
-        return Explanation(path=path, symbol=symbol, text=text, model=self.model_name, adapter=adapter,
-                           truncated=truncated)
-
-    def explain_file(self, source: str, path: str, adapter: str | None = None, *, symbol: str | None = None,
-                     on_text: Callable[[str], None] | None = None, on_section: Callable[[str | None], None] | None = None,
-                     cancel: threading.Event | None = None) -> list[Explanation]:
-        """An overview of the file, then each top-level function/class (or just `symbol`)."""
-        results: list[Explanation] = []
-        for sym, code, lang, truncated in explain_sections(source, path, self.settings, symbol=symbol):
-            if cancel is not None and cancel.is_set():
-                break
-            if on_section:
-                on_section(sym)
-            results.append(self.explain(code, path, adapter, symbol=sym, language=lang, on_text=on_text,
-                                        cancel=cancel, truncated=truncated))
-        return results
-
-
-def explain_sections(source: str, path: str, settings: Settings, symbol: str | None = None
-                     ) -> Iterator[tuple[str | None, str, str | None, bool]]:
-    """(symbol or None for the overview, code, language, truncated) for each section of an explanation."""
-    from indexer.extract import extract_units
-    from indexer.languages import language_for_path
-
-    es = settings.explain
-    language = language_for_path(path)
-    units = []
-    if language:
-        try:
-            units = extract_units(source, language, path, top_level_only=symbol is None)
-        except Exception:  # a parser failure must not stop the overview
-            units = []
-    if symbol:
-        matches = [u for u in units if u.name == symbol or u.qualname == symbol]
-        if not matches:
-            known = ", ".join(sorted({u.qualname for u in units})[:15]) or "none found"
-            raise UserInputError(f"no function or class named '{symbol}' in {path} (known: {known})")
-        u = matches[0]
-        yield u.qualname, u.text[: es.max_input_chars], language, len(u.text) > es.max_input_chars
-        return
-    truncated = len(source) > es.max_input_chars
-    yield None, source[: es.max_input_chars], language, truncated
-    for u in units[: es.max_symbols]:
-        yield u.qualname, u.text[: es.max_input_chars], language, len(u.text) > es.max_input_chars
