@@ -107,13 +107,13 @@ class _ProgressBar:
 
 def load_engine(settings, adapter: str | None = None, quiet: bool = False):
     """Load the engine with a progress bar for the first conversion; returns (engine, adapter key or None)."""
-    from copilot.engine import Engine
+    from copilot.backends import load_engine as _load
 
     bar = _ProgressBar()
     log = (lambda m: err.print(f"[yellow]{m}[/]")) if not quiet else None
     try:
         with err.status(f"Loading model {settings.model}…", spinner="dots") if not quiet else _null():
-            eng = Engine.load(settings.model, settings, progress=bar if not quiet else None, log=log)
+            eng = _load(settings.model, settings, progress=bar if not quiet else None, log=log)
     finally:
         bar.close()
     key = None
@@ -234,8 +234,12 @@ def models(as_json):
         p = Path(settings.model).expanduser()
         rows.append({"name": settings.model, "source": "folder" if p.exists() else "hub id", "weights": settings.model,
                      "installed": p.exists(), "cache": "-", "path": str(p), "default": False, "configured": True})
+    from copilot.backends import plan
+
+    backend, why = plan(settings)
     if as_json:
-        click.echo(json.dumps({"home": str(paths.home()), "models": rows}, indent=2))
+        click.echo(json.dumps({"home": str(paths.home()), "models": rows, "backend": backend, "backend_reason": why},
+                              indent=2))
         return
     t = Table(title=f"Base models (data root: {paths.home()})")
     for col in ("name", "weights", "installed", "cache", "configured", "path"):
@@ -245,6 +249,7 @@ def models(as_json):
         t.add_row(name, r["weights"], "yes" if r["installed"] else "no", r["cache"],
                   "✓" if r["configured"] else "", r["path"])
     out.print(t)
+    out.print(f"Serving backend: [bold]{backend}[/] ({why}); set `backend` in the config to choose.")
     out.print("Any local transformers folder or cached hub id also works: --model PATH or `model = \"...\"` in config.")
 
 

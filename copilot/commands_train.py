@@ -77,8 +77,11 @@ def train_cmd(data, name, base, recipe, max_steps, epochs, resume, quantize, spm
 @click.option("--order", type=click.Choice(["psm", "spm"]), default="psm", help="FIM prompt order used for completions.")
 @click.option("--max-new-tokens", type=int, default=None, help="Completion length limit (default: completion settings).")
 @click.option("--no-record", is_flag=True, help="Do not store the result in the adapter's manifest.")
+@click.option("--backend", type=click.Choice(["transformers", "llama.cpp"]), default="transformers",
+              help="Engine that generates (transformers is the reference; llama.cpp checks what the server serves).")
+@click.option("--kinds", default=None, help="Comma list of pair kinds to score: fim_file, fim_history, explain.")
 @_errors
-def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order, max_new_tokens, no_record):
+def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order, max_new_tokens, no_record, backend, kinds):
     """Exact match / edit similarity (FIM) and explanation similarity on the newest-commit test split."""
     from copilot.config import load_settings
     from copilot.evaluate import evaluate, table_rows, to_json, write_report
@@ -86,7 +89,8 @@ def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order
     settings = load_settings({"model": base})
     con = _console()
     res = evaluate(data, adapter, base_too=base_too, settings=settings, max_examples=max_examples, order=order,
-                   max_new_tokens=max_new_tokens, record=not no_record, progress=not as_json,
+                   max_new_tokens=max_new_tokens, record=not no_record, progress=not as_json, backend=backend,
+                   kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None,
                    log=lambda s: con.print(s, highlight=False))
     if report:
         con.print(f"Report: {write_report(res, report)}")
@@ -95,7 +99,7 @@ def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order
         return
     from rich.table import Table
 
-    t = Table(title=f"{res.get('adapter_spec') or 'base'} — {res['n']} test pairs ({res['order']})")
+    t = Table(title=f"{res.get('adapter_spec') or 'base'} — {res['n']} test pairs ({res['order']}, {res['backend']})")
     for col in ("group", "metric", "n", "base", "adapter", "Δ"):
         t.add_column(col, justify="right" if col in ("n", "base", "adapter", "Δ") else "left")
     for g, m, n, b, a in table_rows(res):
@@ -168,8 +172,14 @@ def adapters_promote(spec, force):
     """Make NAME@VERSION the active version (the previous active is kept for rollback)."""
     from copilot.registry import Registry
 
-    m = Registry().promote(spec, force=force)
+    reg = Registry()
+    m = reg.promote(spec, force=force)
     click.echo(f"{m.name}@{m.version} is now active")
+    from copilot.lora_gguf import prepare_for_serving
+
+    out = prepare_for_serving(reg.version_dir(m.name, m.version), m.base_model, log=click.echo)
+    if out is not None:
+        click.echo(f"converted for the llama.cpp backend: {out}")
 
 
 @adapters_group.command("rollback")

@@ -28,6 +28,7 @@ class CompletionSettings:
     context_tokens: int = field(default=512, metadata={"help": "Token budget for prefix+suffix around the cursor."})
     suffix_share: float = field(default=0.25, metadata={"help": "Share of the context budget given to the suffix."})
     other_files_tokens: int = field(default=128, metadata={"help": "Token budget for snippets of other open files."})
+    order: str = field(default="auto", metadata={"help": "FIM prompt order: auto (suffix-first when the adapter was trained on it, which keeps the KV cache valid while typing), psm or spm."})
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Settings:
     adapter: str = field(default="", metadata={"help": "Adapter NAME[@VERSION] from the registry, or a folder; empty = the base model."})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
     threads: int = field(default=0, metadata={"help": "torch threads; 0 = all cores."})
+    backend: str = field(default="auto", metadata={"help": "Inference backend: auto (llama.cpp on CPU when installed, else transformers), llama.cpp or transformers."})
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     explain: ExplainSettings = field(default_factory=ExplainSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
@@ -161,6 +163,10 @@ def load_settings(
     _merge(s, _env_overrides(s, "COPILOT_", env), "environment")
     if overrides:
         _merge(s, _drop_none(overrides), "command line")
+    for key, value, allowed in (("backend", s.backend, ("auto", "llama.cpp", "transformers")),
+                                ("completion.order", s.completion.order, ("auto", "psm", "spm"))):
+        if value not in allowed:
+            raise UserInputError(f"setting '{key}' must be one of {', '.join(allowed)}, got {value!r}")
     return s
 
 

@@ -131,6 +131,8 @@ def evaluate(
     max_new_tokens: int | None = None,
     explain_tokens: int = 96,
     record: bool = True,
+    backend: str = "transformers",
+    kinds: tuple[str, ...] | None = None,
     registry: Registry | None = None,
     progress: bool = False,
     log: Callable[[str], None] = lambda s: None,
@@ -145,16 +147,28 @@ def evaluate(
     ds, dman = load_pairs(data_dir)
     if "test" not in ds or len(ds["test"]) == 0:
         raise UserInputError(f"dataset {data_dir} has an empty test split; nothing to evaluate")
-    rows = select_examples(ds["test"], max_examples)
+    test = ds["test"]
+    if kinds:
+        bad = set(kinds) - {*FIM_KINDS, "explain"}
+        if bad:
+            raise UserInputError(f"unknown pair kind(s) {', '.join(sorted(bad))}: use {', '.join((*FIM_KINDS, 'explain'))}")
+        test = test.filter(lambda r: r["kind"] in kinds)
+        if len(test) == 0:
+            raise UserInputError(f"dataset {data_dir} has no test pairs of kind {', '.join(kinds)}")
+    rows = select_examples(test, max_examples)
     registry = registry or Registry()
     reg_key: tuple[str, int] | None = None
     if adapter and not Path(adapter).expanduser().is_dir():
         reg_key = registry.parse_spec(adapter)
         adapter = f"{reg_key[0]}@{reg_key[1]}"
     if engine is None:
-        from copilot.engine import Engine
+        import dataclasses
 
-        engine = Engine.load(settings.model if settings else None, settings=settings, log=log)
+        from copilot.backends import load_engine
+        from copilot.config import load_settings
+
+        settings = dataclasses.replace(settings or load_settings(), backend=backend)
+        engine = load_engine(settings.model, settings=settings, log=log)
     key = engine.load_adapter(adapter) if adapter else None
     need_explain = any(r["kind"] == "explain" for r in rows)
     embedder = Embedder() if need_explain else None
@@ -172,7 +186,8 @@ def evaluate(
         bar.start()
     result: dict[str, Any] = {
         "dataset": str(data_dir), "dataset_fingerprint": dman.get("fingerprint", ""),
-        "test_fingerprint": test_fingerprint(dman, ds["test"], len(rows), order),
+        "test_fingerprint": test_fingerprint(dman, ds["test"], len(rows), order) + ("" if not kinds else "-" + "-".join(sorted(kinds))),
+        "backend": getattr(engine, "backend", "transformers"),
         "n": len(rows), "order": order, "model": engine.model_name, "adapter_spec": adapter,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -191,7 +206,10 @@ def evaluate(
     result["examples"] = examples
     if record and reg_key is not None:
         stored = {k: v for k, v in result.items() if k != "examples"}
-        registry.update_manifest(reg_key[0], reg_key[1], metrics={"eval": stored})
+        # promote compares the reference (transformers, prefix-suffix-middle) evaluation; others are kept beside it
+        slot = "eval" if (result["backend"] == "transformers" and order == "psm" and not kinds) else \
+            f"eval_{result['backend']}_{order}" + ("_" + "-".join(sorted(kinds)) if kinds else "")
+        registry.update_manifest(reg_key[0], reg_key[1], metrics={slot: stored})
     return result
 
 

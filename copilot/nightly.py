@@ -546,6 +546,11 @@ def _run_adapter(cycle: Cycle, plan: AdapterPlan, opts: Options) -> None:
         cand = int(a["candidate"])
         if reg.active(plan.name) != cand:
             reg.promote(f"{plan.name}@{cand}", force=True)
+        from copilot.lora_gguf import prepare_for_serving
+
+        gguf_adapter = prepare_for_serving(reg.version_dir(plan.name, cand), plan.base, log=log)
+        if gguf_adapter is not None:
+            log(f"converted {plan.name}@{cand} for llama.cpp: {gguf_adapter.name}")
         fault("promoted")
         a["decision"]["promoted"] = f"{plan.name}@{cand}"
         log(f"promoted {plan.name}@{cand}")
