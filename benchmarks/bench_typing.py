@@ -12,6 +12,12 @@ the typed-ahead cache, cancelled by the client or superseded, and the server's R
 
     python benchmarks/bench_typing.py --model tiny            # tiny random model (seconds to build)
     python benchmarks/bench_typing.py --model qwen2.5-coder-0.5b --keystrokes 200
+    # both backends and both FIM orders in one run, with a trained adapter (one server per combination):
+    python benchmarks/bench_typing.py --model qwen2.5-coder-0.5b --adapter company@1 \
+        --backends transformers,llama.cpp --orders psm,spm --home ~/.local/share/copilot
+
+Each combination starts its own server with COPILOT_BACKEND / COPILOT_COMPLETION_ORDER / COPILOT_ADAPTER
+set, replays the same keystrokes (same seed), and reports the backend the server really used.
 """
 
 from __future__ import annotations
@@ -166,11 +172,13 @@ async def replay(args) -> dict:
             break
     status = await s.status()
     sampler.cancel()
+    served_by = status.get("backend")
     await s.stop()
     c = status["counters"]
     total = max(1, c["requests"])
     return {
-        "model": args.model, "keystrokes": n, "requests": c["requests"], "load_s": load_s,
+        "model": args.model, "backend": served_by, "adapter": status.get("adapter_spec"),
+        "adapter_version": status.get("adapter_version"), "keystrokes": n, "requests": c["requests"], "load_s": load_s,
         "p50": pct(latencies, 50), "p95": pct(latencies, 95), "p99": pct(latencies, 99),
         "mean": statistics.fmean(latencies) if latencies else float("nan"),
         "answered": outcome["answered"], "empty": outcome["empty"],
@@ -180,7 +188,25 @@ async def replay(args) -> dict:
     }
 
 
+ROWS = [
+    ("backend", lambda r: r["backend"]), ("FIM order", lambda r: r["order"]),
+    ("adapter", lambda r: f"{r['adapter']}@{r['adapter_version']}" if r["adapter"] else "base"),
+    ("keystrokes typed", lambda r: r["keystrokes"]), ("completion requests", lambda r: r["requests"]),
+    ("model load (s)", lambda r: f"{r['load_s']:.1f}"),
+    ("keystroke->completion p50 (ms)", lambda r: f"{r['p50']:.0f}"), ("p95 (ms)", lambda r: f"{r['p95']:.0f}"),
+    ("p99 (ms)", lambda r: f"{r['p99']:.0f}"), ("answered with a suggestion", lambda r: r["answered"]),
+    ("answered empty", lambda r: r["empty"]),
+    ("served from typed-ahead cache", lambda r: f"{r['from_cache']:.0%}"),
+    ("cancelled by the client ($/cancelRequest)", lambda r: f"{r['client_cancelled']:.0%}"),
+    ("superseded/cancelled in the server", lambda r: f"{r['server_cancelled']:.0%}"),
+    ("generations stopped mid-way", lambda r: r["stopped_generations"]), ("model calls", lambda r: r["model_calls"]),
+    ("server RSS peak (MB)", lambda r: f"{r['rss_peak_mb']:.0f}"), ("server RSS at end (MB)", lambda r: f"{r['rss_end_mb']:.0f}"),
+]
+
+
 def main() -> None:
+    import os
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="tiny", help="'tiny' (random tiny model), a packaged name or a folder")
     ap.add_argument("--keystrokes", type=int, default=200)
@@ -189,25 +215,29 @@ def main() -> None:
     ap.add_argument("--files", nargs="*", help="source files to type from (default: real files of installed projects)")
     ap.add_argument("--home", help="COPILOT_HOME for the server (where the converted model is cached)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backends", default="auto", help="comma list of auto, transformers, llama.cpp")
+    ap.add_argument("--orders", default="auto", help="comma list of auto, psm, spm (FIM prompt order)")
+    ap.add_argument("--adapter", default=None, help="adapter NAME[@VERSION] the server applies (default: none)")
     args = ap.parse_args()
     if args.files:
         args.files = [f for pat in args.files for f in glob.glob(pat)]
-    r = asyncio.run(replay(args))
-    rows = [
-        ("model", r["model"]), ("keystrokes typed", r["keystrokes"]), ("completion requests", r["requests"]),
-        ("model load (s)", f"{r['load_s']:.1f}"),
-        ("keystroke->completion p50 (ms)", f"{r['p50']:.0f}"), ("p95 (ms)", f"{r['p95']:.0f}"),
-        ("p99 (ms)", f"{r['p99']:.0f}"), ("answered with a suggestion", r["answered"]), ("answered empty", r["empty"]),
-        ("served from typed-ahead cache", f"{r['from_cache']:.0%}"),
-        ("cancelled by the client ($/cancelRequest)", f"{r['client_cancelled']:.0%}"),
-        ("superseded/cancelled in the server", f"{r['server_cancelled']:.0%}"),
-        ("generations stopped mid-way", r["stopped_generations"]), ("model calls", r["model_calls"]),
-        ("server RSS peak (MB)", f"{r['rss_peak_mb']:.0f}"), ("server RSS at end (MB)", f"{r['rss_end_mb']:.0f}"),
-    ]
-    w = max(len(k) for k, _ in rows)
-    print(f"| {'metric'.ljust(w)} | value |\n|{'-' * (w + 2)}|-------|")
-    for k, v in rows:
-        print(f"| {k.ljust(w)} | {v} |")
+    results = []
+    for backend in args.backends.split(","):
+        for order in args.orders.split(","):
+            os.environ["COPILOT_BACKEND"] = backend
+            os.environ["COPILOT_COMPLETION_ORDER"] = order
+            if args.adapter:
+                os.environ["COPILOT_ADAPTER"] = args.adapter
+            print(f"-- {backend} / {order} ...", file=sys.stderr, flush=True)
+            r = asyncio.run(replay(args))
+            r["order"] = order
+            results.append(r)
+    print(f"model: {args.model}; {args.keystrokes} keystrokes, debounce {args.debounce_ms} ms, seed {args.seed}\n")
+    w = max(len(k) for k, _ in ROWS)
+    print(f"| {'metric'.ljust(w)} | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |")
+    print(f"|{'-' * (w + 2)}|" + "|".join("-------" for _ in results) + "|")
+    for k, f in ROWS:
+        print(f"| {k.ljust(w)} | " + " | ".join(str(f(r)) for r in results) + " |")
 
 
 if __name__ == "__main__":

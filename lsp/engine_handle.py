@@ -1,4 +1,4 @@
-"""EngineHandle: loads `copilot.engine.Engine` in a background thread; never raises into the server.
+"""EngineHandle: loads the inference engine (copilot.backends) in a background thread; never raises into the server.
 
 torch and the model are imported only inside that thread (the server starts and answers at
 once). A load that fails leaves state "failed" and a one-line error; a newer `start` (another
@@ -33,6 +33,7 @@ class EngineHandle:
         self.load_seconds: float | None = None
         self._ready = threading.Event()
         self._generation = 0
+        self.notes: list[str] = []  # e.g. why llama.cpp was not used
 
     def start(self, model: str, settings: Settings, on_done: Callable[["EngineHandle"], None]) -> None:
         self._generation += 1
@@ -43,9 +44,10 @@ class EngineHandle:
         def work() -> None:
             t0 = time.perf_counter()
             try:
-                from copilot.engine import Engine
+                from copilot.backends import load_engine
 
-                eng = Engine.load(model, settings=dataclasses.replace(settings, adapter=""), device=settings.device)
+                eng = load_engine(model, settings=dataclasses.replace(settings, adapter=""), device=settings.device,
+                                  log=self.notes.append)
             except BaseException as exc:  # noqa: BLE001 - any failure keeps the server up
                 if gen == self._generation:
                     self.engine, self.state, self.error = None, "failed", one_line(exc)
@@ -65,3 +67,7 @@ class EngineHandle:
     @property
     def device(self) -> str | None:
         return getattr(self.engine, "device", None)
+
+    @property
+    def backend(self) -> str | None:
+        return getattr(self.engine, "backend", None)

@@ -163,7 +163,10 @@ class CopilotServer(LanguageServer):
 
     def _engine_done(self, handle: EngineHandle) -> None:
         if handle.state == "ready":
-            self.log_message(f"copilot: model {handle.model} ready on {handle.device} in {handle.load_seconds:.1f}s")
+            for note in handle.notes:
+                self.log_message(f"copilot: {note}")
+            self.log_message(f"copilot: model {handle.model} ready on {handle.device} ({handle.backend}) "
+                             f"in {handle.load_seconds:.1f}s")
         else:
             self.notify_user(f"copilot: model {handle.model} failed to load: {handle.error}. "
                              "Completions are disabled until the model is fixed.", types.MessageType.Error)
@@ -200,6 +203,7 @@ class CopilotServer(LanguageServer):
             "state": h.state,
             "model": h.model or self.model_spec(),
             "device": h.device,
+            "backend": h.backend,
             "error": h.error,
             "adapter": self.adapters.name,
             "adapter_version": self.adapters.version,

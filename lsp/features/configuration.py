@@ -3,6 +3,7 @@
 Options (top level or under a "copilot" key; camelCase or snake_case):
   model        base model (packaged name, folder); changing it reloads the engine in the background
   adapter      adapter NAME[@VERSION] or folder; "" = base model; absent = workspace mapping/config
+  backend      auto | llama.cpp | transformers (copilot.backends); changing it reloads the engine
   maxTokens    most tokens per inline completion
   debounceMs   the debounce the client should use (a hint, echoed by copilot.status)
   enable       false turns completions off; languages: {"python": true, "markdown": false, "*": true}
@@ -53,6 +54,16 @@ def apply(ls: Any, options: Any) -> list[str]:
                 changed.append("adapter")
         else:
             problems.append("adapter must be a string")
+    backend = _get(data, "backend")
+    if backend is not None:
+        from copilot.backends import BACKENDS
+
+        if backend in BACKENDS:
+            if backend != ls.settings.backend:
+                ls.settings.backend = backend
+                changed.append("backend")
+        else:
+            problems.append(f"backend must be one of {', '.join(BACKENDS)}")
     mt = _get(data, "maxTokens", "max_tokens", "maxNewTokens")
     if mt is not None:
         if isinstance(mt, int) and not isinstance(mt, bool) and 1 <= mt <= 1024:
@@ -97,7 +108,7 @@ def register(server: Any) -> None:
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def on_change(ls: Any, params: types.DidChangeConfigurationParams) -> None:
         changed = apply(ls, params.settings)
-        if "model" in changed and ls.engine.state != "idle":
+        if ("model" in changed or "backend" in changed) and ls.engine.state != "idle":
             ls.scheduler.cancel_all()
             ls.cache = type(ls.cache)()
             ls.adapters.reset()
