@@ -41,9 +41,23 @@ def main(argv: list[str] | None = None) -> int:
     if port is not None:
         server.start_tcp(host, port)
         return 0
-    stdout = sys.stdout.buffer
-    sys.stdout = sys.stderr  # a stray print() must never corrupt the protocol stream
-    return server.start_io(sys.stdin.buffer, stdout)
+    return server.start_io(sys.stdin.buffer, private_stdout())
+
+
+def private_stdout():
+    """The protocol's own handle on the real stdout; fd 1 and sys.stdout then point at stderr.
+
+    Native libraries write to fd 1 or even swap it: llama-cpp-python's quiet model load dup2()s
+    /dev/null over fds 1 and 2 while it runs (in the engine's loading thread), which would swallow
+    any reply written meanwhile. With the protocol on a private descriptor, nothing another
+    thread does to fd 1 can corrupt or lose a message."""
+    import os
+
+    sys.stdout.flush()
+    fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr  # a stray print() goes to the log, not into the protocol stream
+    return os.fdopen(fd, "wb", buffering=0)
 
 
 if __name__ == "__main__":

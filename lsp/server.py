@@ -98,7 +98,7 @@ class CopilotServer(LanguageServer):
         super().__init__(SERVER_NAME, SERVER_VERSION, protocol_cls=CopilotProtocol,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.model_override = model_override
-        self.settings = settings or Settings()
+        self.settings = settings or self._default_settings()
         self.config = LspConfig()
         self.engine = EngineHandle()
         self.scheduler = Scheduler()
@@ -112,6 +112,15 @@ class CopilotServer(LanguageServer):
         self.root_path: Path | None = None
         self.remote_url: str | None = None
         self.adapters = AdapterSlot()  # touched only in the scheduler's worker thread
+
+    @staticmethod
+    def _default_settings() -> Settings:
+        """User config file and COPILOT_* environment (a workspace root adds its .copilot.toml later)."""
+        try:
+            return load_settings()
+        except CopilotError as exc:
+            log.warning("copilot: settings ignored: %s", exc)
+            return Settings()
 
     # ------------------------------------------------------------------ state
     @property

@@ -67,3 +67,29 @@ def test_endless_junk_without_header_end_is_bounded():
     assert len(f.buf) < 1000
     f.feed(frame({"ok": True}))
     assert drain(f) == [{"ok": True}]
+
+
+def test_protocol_stream_survives_fd1_being_swapped(tmp_path):
+    """llama-cpp-python's quiet model load dup2()s /dev/null over fd 1 (in the loading thread) while
+    the server keeps answering: replies written then must still reach the client, and stray prints
+    must go to stderr, never into the protocol stream."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import os, sys\n"
+        "from lsp.__main__ import private_stdout\n"
+        "out = private_stdout()\n"
+        "print('stray print')\n"
+        "saved = os.dup(1); null = os.open(os.devnull, os.O_WRONLY); os.dup2(null, 1)\n"
+        "out.write(b'Content-Length: 2\\r\\n\\r\\n{}')\n"
+        "os.write(1, b'native noise')\n"
+        "os.dup2(saved, 1)\n"
+        "out.write(b'Content-Length: 2\\r\\n\\r\\n[]')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=root, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == b"Content-Length: 2\r\n\r\n{}Content-Length: 2\r\n\r\n[]"
+    assert b"stray print" in res.stderr

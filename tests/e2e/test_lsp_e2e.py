@@ -286,8 +286,14 @@ def test_adapter_hot_swap_between_requests(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_real_embedded_model_session(real_model_home, tmp_path):
-    """The packaged Qwen2.5-Coder-0.5B behind the server: a completion and a streamed explanation."""
+@pytest.mark.parametrize("backend", ["auto", "transformers"])
+def test_real_embedded_model_session(real_model_home, tmp_path, monkeypatch, backend):
+    """The packaged Qwen2.5-Coder-0.5B behind the server: a completion and a streamed explanation,
+    on the default backend (llama.cpp when installed) and on the transformers reference."""
+    from copilot.engine_llama import available
+
+    monkeypatch.setenv("COPILOT_BACKEND", backend)
+    expected = "llama.cpp" if backend == "auto" and available()[0] else "transformers"
     uri = (tmp_path / "m.py").as_uri()
     text = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    if n < 2:\n        return n\n    return "
 
@@ -296,6 +302,7 @@ def test_real_embedded_model_session(real_model_home, tmp_path):
         await s.start()
         st = await s.wait_ready(900)
         assert st["state"] == "ready", st
+        assert st["backend"] == expected
         s.open(uri, text)
         res = await s.inline(uri, 4, 11)
         assert len(res.items) == 1 and "fibonacci" in res.items[0].insert_text
