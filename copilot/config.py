@@ -58,7 +58,7 @@ class Settings:
     model: str = field(default="qwen2.5-coder-0.5b", metadata={"help": "Base model: a packaged name (see `copilot models`), a local folder or a hub id already in the local cache."})
     adapter: str = field(default="", metadata={"help": "Adapter NAME[@VERSION] from the registry, or a folder; empty = the base model."})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
-    threads: int = field(default=0, metadata={"help": "torch threads; 0 = all cores."})
+    threads: int = field(default=0, metadata={"help": "Inference threads (torch and llama.cpp); 0 = all usable cores (affinity and cgroup quota)."})
     backend: str = field(default="auto", metadata={"help": "Inference backend: auto (llama.cpp on CPU when installed, else transformers), llama.cpp or transformers."})
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     explain: ExplainSettings = field(default_factory=ExplainSettings)

@@ -164,7 +164,9 @@ class LlamaEngine(BaseEngine):
         path = gguf_for(spec, progress)
         import llama_cpp
 
-        threads = settings.threads if settings.threads > 0 else (os.cpu_count() or 1)
+        from copilot.paths import usable_cores
+
+        threads = settings.threads if settings.threads > 0 else usable_cores()
         try:
             llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=512, n_threads=threads,
                                   n_threads_batch=threads, verbose=False)

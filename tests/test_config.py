@@ -46,3 +46,13 @@ def test_every_setting_is_documented():
     rows = describe_defaults()
     assert {"model", "adapter", "completion.max_new_tokens", "train.r", "explain.max_input_chars"} <= {r[0] for r in rows}
     assert all(help_ for key, _, help_ in rows if key != "workspaces") and all(r[2] for r in rows)
+
+
+def test_usable_cores_follows_the_affinity_mask(monkeypatch):
+    import os
+
+    from copilot.paths import usable_cores
+
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert usable_cores() == 1
