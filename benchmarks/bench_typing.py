@@ -177,7 +177,7 @@ async def replay(args) -> dict:
     c = status["counters"]
     total = max(1, c["requests"])
     return {
-        "model": args.model, "backend": served_by, "adapter": status.get("adapter_spec"),
+        "model": args.model, "backend": served_by, "adapter": (f"{status['adapter']}@{status['adapter_version']}" if status.get("adapter") else None),
         "adapter_version": status.get("adapter_version"), "keystrokes": n, "requests": c["requests"], "load_s": load_s,
         "p50": pct(latencies, 50), "p95": pct(latencies, 95), "p99": pct(latencies, 99),
         "mean": statistics.fmean(latencies) if latencies else float("nan"),
@@ -190,7 +190,7 @@ async def replay(args) -> dict:
 
 ROWS = [
     ("backend", lambda r: r["backend"]), ("FIM order", lambda r: r["order"]),
-    ("adapter", lambda r: f"{r['adapter']}@{r['adapter_version']}" if r["adapter"] else "base"),
+    ("adapter", lambda r: r["adapter"] or "base"),
     ("keystrokes typed", lambda r: r["keystrokes"]), ("completion requests", lambda r: r["requests"]),
     ("model load (s)", lambda r: f"{r['load_s']:.1f}"),
     ("keystroke->completion p50 (ms)", lambda r: f"{r['p50']:.0f}"), ("p95 (ms)", lambda r: f"{r['p95']:.0f}"),

@@ -68,8 +68,19 @@ class BaseEngine:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ completion
-    def _budget(self, prefix: str, suffix: str, budget: int, suffix_share: float) -> tuple[str, str]:
-        """Keep the end of the prefix and the start of the suffix within a token budget, at line boundaries."""
+    ANCHOR_FILL = 0.75  # share of the prefix budget a fresh window uses (the rest is room for typing)
+    MAX_ANCHORS = 64
+
+    def _budget(self, prefix: str, suffix: str, budget: int, suffix_share: float,
+                doc: str | None = None) -> tuple[str, str]:
+        """Keep the end of the prefix and the start of the suffix within a token budget, at line boundaries.
+
+        With `doc` (the document's path, as the server passes it), the prefix window's start is sticky:
+        a window that ends at the cursor would slide with every typed character, and a changed start
+        invalidates the KV cache behind it (in suffix-first order, everything after the suffix). So a
+        fresh window fills only ANCHOR_FILL of the budget and keeps its start while the text above it
+        is unchanged and the window still fits; typing re-reads just the new tokens, and the start jumps
+        (one full re-read) after about a quarter of the budget has been typed."""
         tok = self.tokenizer
         s_budget = int(budget * suffix_share)
         s_ids = tok.encode(suffix, add_special_tokens=False)
@@ -78,12 +89,28 @@ class BaseEngine:
             if "\n" in suffix:
                 suffix = suffix[: suffix.rfind("\n") + 1]
         p_budget = budget - min(len(s_ids), s_budget)
+        anchors = self.__dict__.setdefault("_anchors", {})
+        if doc is not None and doc in anchors:
+            off, head = anchors[doc]
+            if off <= len(prefix) and prefix.startswith(head, off):
+                window = prefix[off:]
+                if len(tok.encode(window, add_special_tokens=False)) <= p_budget:
+                    return window, suffix
         p_ids = tok.encode(prefix, add_special_tokens=False)
-        if len(p_ids) > p_budget:
-            cut = tok.decode(p_ids[-p_budget:])
-            nl = cut.find("\n")
-            prefix = cut[nl + 1:] if 0 <= nl < len(cut) - 1 else cut
-        return prefix, suffix
+        if len(p_ids) <= p_budget:
+            anchors.pop(doc, None)
+            return prefix, suffix
+        keep = max(1, int(p_budget * self.ANCHOR_FILL)) if doc is not None else p_budget
+        cut = tok.decode(p_ids[-keep:])
+        nl = cut.find("\n")
+        window = cut[nl + 1:] if 0 <= nl < len(cut) - 1 else cut
+        if doc is not None and prefix.endswith(window):
+            off = len(prefix) - len(window)
+            anchors.pop(doc, None)
+            anchors[doc] = (off, prefix[off: off + 64])
+            while len(anchors) > self.MAX_ANCHORS:
+                anchors.pop(next(iter(anchors)))
+        return window, suffix
 
     def complete(self, prefix: str, suffix: str, language: str | None = None, adapter: str | None = None, *,
                  path: str | None = None, context=(), max_new_tokens: int | None = None,
@@ -95,7 +122,7 @@ class BaseEngine:
         cs = self.settings.completion
         single = (not multiline) if multiline is not None else not wants_multiline(prefix, suffix)
         max_new = max_new_tokens or cs.max_new_tokens
-        p, s = self._budget(prefix, suffix, cs.context_tokens, cs.suffix_share)
+        p, s = self._budget(prefix, suffix, cs.context_tokens, cs.suffix_share, doc=path)
         # A prompt ending in indentation makes the model emit one level too many: let it write the indentation.
         last = p.rsplit("\n", 1)[-1]
         strip_ws = last if (last and not last.strip()) else ""

@@ -112,3 +112,25 @@ def test_model_without_fim_refuses_completion(tmp_path):
     with pytest.raises(UserInputError, match="no fill-in-the-middle tokens"):
         eng.complete("x = ", "\n")
     assert eng.explain("x = 1", "a.py", max_new_tokens=3).path == "a.py"  # explain still works
+
+
+def test_budget_cut_prefix_start_does_not_slide_while_typing(engine):
+    body = "".join(f"value_{i} = compute({i}, factor={i * 3})\n" for i in range(400))
+    typed = "".join(f"total += value_{i}\n" for i in range(12))
+    starts = []
+    for n in range(1, len(typed), 7):
+        text = body + typed[:n]
+        p, _ = engine._budget(text, "\n", 256, 0.25, doc="t.py")
+        assert len(engine.tokenizer.encode(p, add_special_tokens=False)) <= 255 and p.endswith(typed[:n])
+        start = len(text) - len(p)
+        assert text[start - 1] == "\n"  # a window starts at a line start
+        starts.append(start)
+    jumps = sum(a != b for a, b in zip(starts, starts[1:]))
+    # it moves on only after about a quarter of the budget was typed (the tiny tokenizer: ~1 token a character)
+    assert 1 <= jumps <= len(typed) // 50, (jumps, len(starts))
+    # without a document (one-off CLI calls, evaluation) the window ends at the cursor and fills the budget
+    p, _ = engine._budget(body, "\n", 256, 0.25)
+    assert len(engine.tokenizer.encode(p, add_special_tokens=False)) > 255 * 0.9
+    # text above the window changed: a fresh window
+    p2, _ = engine._budget("# edited\n" + body[body.index("\n") + 1:] + typed, "\n", 256, 0.25, doc="t.py")
+    assert p2.endswith(typed)

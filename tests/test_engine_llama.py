@@ -61,6 +61,19 @@ def test_reused_cache_equals_cold_cache(llama, order):
     assert warm.text == cold.text and warm.text.strip()
 
 
+def test_typing_in_a_long_file_keeps_the_suffix_first_cache(llama):
+    """A prefix longer than the context budget: typing must not slide the prompt's start (which would
+    invalidate everything after the suffix), so each keystroke re-reads only a few tokens."""
+    body = "".join(f"def helper_{i}(x):\n    return x * {i} + len(str(x))\n\n\n" for i in range(60))
+    typed = "def parse(line):\n    key, _, value = line.partition('=')\n    return key.strip(), value.strip()"
+    llama.complete(body + typed[:20], SUFFIX, "python", path="long.py", order="spm")
+    for n in range(21, len(typed), 3):
+        before = dict(llama.stats)
+        c = llama.complete(body + typed[:n], SUFFIX, "python", path="long.py", order="spm")
+        prefilled = llama.stats["prefilled_tokens"] - before["prefilled_tokens"]
+        assert c.prompt_tokens > 300 and prefilled <= 4, (n, prefilled)
+
+
 def test_switching_documents_restores_each_cache(llama):
     a = DOC + "            result[key] = "
     b = "def add(a, b):\n    return "
