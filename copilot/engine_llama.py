@@ -172,6 +172,12 @@ class LlamaEngine(BaseEngine):
                                   n_threads_batch=threads, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise CopilotError(f"llama.cpp cannot load {path}: {str(exc).splitlines()[0]}") from None
+        import logging
+
+        # llama.cpp's own log (e.g. one line per LoRA tensor on adapter load) only with COPILOT_LLAMA_VERBOSE=1;
+        # failures reach the user as our exceptions.
+        if os.environ.get("COPILOT_LLAMA_VERBOSE") != "1":
+            logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL + 1)
         eng = cls(llm, model_name=spec, gguf_path=path, settings=settings)
         if settings.adapter:
             eng.load_adapter(settings.adapter)
