@@ -56,7 +56,27 @@ class BaseEngine:
         order = getattr(self.settings.completion, "order", "auto")
         if order in ("psm", "spm"):
             return order
-        return "spm" if "spm" in self.trained_orders(adapter) else "psm"
+        if "spm" not in self.trained_orders(adapter):
+            return "psm"
+        return "psm" if self.spm_costs_quality(adapter) else "spm"
+
+    SPM_TOLERANCE = 2.0  # edit-similarity points suffix-first may lose before "auto" prefers quality
+
+    def spm_costs_quality(self, adapter: str | None) -> bool:
+        """True when the adapter's recorded evals (`copilot eval --order psm|spm`, stored in its manifest)
+        show suffix-first completions clearly less accurate than prefix-suffix-middle ones on the same
+        test split and backend. No such pair of evals: False (trust the training)."""
+        metrics = self._adapter_meta.get(adapter or "", {}).get("metrics") or {}
+        evals: dict[tuple, dict[str, float]] = {}
+        for ev in metrics.values():
+            if not isinstance(ev, dict) or ev.get("order") not in ("psm", "spm"):
+                continue
+            fim = (ev.get("adapter") or {}).get("fim") or {}
+            if "edit_sim" in fim:
+                kinds = str(ev.get("test_fingerprint", "")).split("-", 1)[-1]
+                key = (ev.get("backend"), ev.get("dataset_fingerprint"), kinds, ev.get("n"))
+                evals.setdefault(key, {})[ev["order"]] = float(fim["edit_sim"])
+        return any(len(v) == 2 and v["spm"] < v["psm"] - self.SPM_TOLERANCE for v in evals.values())
 
     def _adapter_ctx(self, adapter: str | None):  # pragma: no cover - abstract
         raise NotImplementedError

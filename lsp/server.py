@@ -213,6 +213,7 @@ class CopilotServer(LanguageServer):
             "model": h.model or self.model_spec(),
             "device": h.device,
             "backend": h.backend,
+            "fim_order": self._fim_order(),
             "error": h.error,
             "adapter": self.adapters.name,
             "adapter_version": self.adapters.version,
@@ -226,6 +227,13 @@ class CopilotServer(LanguageServer):
                           "queued": self.scheduler.pending_keys()},
             "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
         }
+
+    def _fim_order(self) -> str | None:
+        eng = self.engine.engine
+        try:
+            return eng.preferred_order(self.adapters.key) if eng is not None else None
+        except Exception:  # noqa: BLE001 - status must always answer
+            return None
 
     # ------------------------------------------------------------------ messages (loop thread only)
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:

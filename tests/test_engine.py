@@ -134,3 +134,23 @@ def test_budget_cut_prefix_start_does_not_slide_while_typing(engine):
     # text above the window changed: a fresh window
     p2, _ = engine._budget("# edited\n" + body[body.index("\n") + 1:] + typed, "\n", 256, 0.25, doc="t.py")
     assert p2.endswith(typed)
+
+
+def test_auto_order_prefers_prefix_first_when_suffix_first_evals_worse(engine):
+    def ev(order, edit_sim, backend="llama.cpp"):
+        return {"order": order, "backend": backend, "n": 100, "dataset_fingerprint": "d1",
+                "test_fingerprint": f"{order}hash-fim_file", "adapter": {"fim": {"edit_sim": edit_sim, "exact_match": 1.0}}}
+
+    meta = {"training": {"fim_orders": ["psm", "spm"]}, "metrics": {}}
+    engine._adapter_meta["probe"] = meta
+    try:
+        assert engine.preferred_order("probe") == "spm"  # trained on it, no evals yet: trust the training
+        meta["metrics"] = {"a": ev("psm", 48.3), "b": ev("spm", 47.0)}
+        assert engine.preferred_order("probe") == "spm"  # within the tolerance: the fast order
+        meta["metrics"] = {"a": ev("psm", 48.3), "b": ev("spm", 41.4)}
+        assert engine.preferred_order("probe") == "psm"  # clearly worse: quality first
+        meta["metrics"] = {"a": ev("psm", 48.3), "b": ev("spm", 41.4, backend="transformers")}
+        assert engine.preferred_order("probe") == "spm"  # not comparable (other backend)
+        assert engine.preferred_order(None) == "psm"  # the base model never learned suffix-first
+    finally:
+        del engine._adapter_meta["probe"]

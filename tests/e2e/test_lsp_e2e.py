@@ -302,7 +302,7 @@ def test_real_embedded_model_session(real_model_home, tmp_path, monkeypatch, bac
         await s.start()
         st = await s.wait_ready(900)
         assert st["state"] == "ready", st
-        assert st["backend"] == expected
+        assert st["backend"] == expected and st["fim_order"] == "psm"  # the base model: prefix-suffix-middle
         s.open(uri, text)
         res = await s.inline(uri, 4, 11)
         assert len(res.items) == 1 and "fibonacci" in res.items[0].insert_text
