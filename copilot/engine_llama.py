@@ -304,6 +304,19 @@ class LlamaEngine(BaseEngine):
         self.llm.eval(tokens)
         self._live_ids.extend(tokens)
 
+    PREFILL_CHUNK = 32
+
+    def _eval_chunked(self, tokens: list[int], cancel: threading.Event | None) -> bool:
+        """Evaluate in chunks, checking `cancel` before each: a long prefill (a cold prompt: seconds on
+        2 cores) stops within one chunk, and what it already read stays in the document's cache, so the
+        request that replaced it starts further ahead. False when cancelled."""
+        for i in range(0, max(len(tokens), 1), self.PREFILL_CHUNK):
+            if cancel is not None and cancel.is_set():
+                return False
+            if tokens:
+                self._eval(tokens[i:i + self.PREFILL_CHUNK])
+        return True
+
     def _logits(self):
         import numpy as np
 
@@ -334,10 +347,9 @@ class LlamaEngine(BaseEngine):
         pending = ids[n:]
         try:
             for step in range(max_new_tokens + 1):
-                if cancel is not None and cancel.is_set():
+                if not self._eval_chunked(pending, cancel):
                     reason = "cancelled"
                     break
-                self._eval(pending)
                 if step == max_new_tokens:
                     break
                 logits = self._logits()

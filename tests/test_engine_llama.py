@@ -104,6 +104,30 @@ def test_cancel_stops_within_one_token(llama):
     assert after.text.startswith("s == s[::-1]")  # a cancelled generation leaves no stale state behind
 
 
+def test_cancel_during_a_long_prefill_keeps_what_was_read(llama, monkeypatch):
+    """A cold prompt is read in chunks: cancellation lands within one chunk, and the next request for the
+    document continues from the tokens already read — with the same completion as a cold cache."""
+    body = "".join(f"def helper_{i}(x):\n    return x * {i}\n\n\n" for i in range(30)) + "def twice(x):\n    return "
+    cancel = threading.Event()
+    real_eval, chunks = llama._eval, []
+
+    def eval_then_cancel(tokens):
+        real_eval(tokens)
+        chunks.append(len(tokens))
+        if len(chunks) == 2:
+            cancel.set()
+
+    monkeypatch.setattr(llama, "_eval", eval_then_cancel)
+    c = llama.complete(body, "\n", "python", path="prefill.py", order="psm", cancel=cancel)
+    monkeypatch.undo()
+    assert c.stop_reason == "cancelled" and chunks == [llama.PREFILL_CHUNK] * 2 and c.prompt_tokens > 4 * llama.PREFILL_CHUNK
+    before = llama.stats["reused_tokens"]
+    warm = llama.complete(body, "\n", "python", path="prefill.py", order="psm")
+    assert llama.stats["reused_tokens"] - before == 2 * llama.PREFILL_CHUNK
+    cold = llama.complete(body, "\n", "python", path="prefill-cold.py", order="psm")
+    assert warm.text == cold.text and warm.text.strip()
+
+
 PROMPTS = [
     ("def fibonacci(n):\n    ", "\n"),
     ("import json\n\ndef load(path):\n    with open(path) as fh:\n        return ", "\n"),
