@@ -113,16 +113,7 @@ class Engine(BaseEngine):
     # ------------------------------------------------------------------ adapters
     def load_adapter(self, path_or_name: str, name: str | None = None) -> str:
         """Load a peft adapter (folder, or registry NAME[@VERSION]); returns the key to pass as `adapter=`."""
-        from copilot import registry
-
-        src = Path(path_or_name).expanduser()
-        if src.is_dir():
-            meta = registry.verify_adapter(src, base_model_sha256=self.base_sha256, base_name=self.model_name) or {}
-            key = name or src.name
-        else:
-            src = registry.resolve_adapter(path_or_name, base_fingerprint=self.base_sha256, base_name=self.model_name)
-            meta = registry.verify_adapter(src) or {}
-            key = name or path_or_name.split("@")[0]
+        src, meta, key = self._resolve_adapter(path_or_name, name)
         with self.lock:
             from peft import PeftModel
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
 from copilot.config import Settings
@@ -35,6 +36,18 @@ class BaseEngine:
     @property
     def adapters(self) -> list[str]:
         return list(self._adapters)
+
+    def _resolve_adapter(self, path_or_name: str, name: str | None) -> tuple[Path, dict, str]:
+        """(folder, verified manifest, key) for a peft folder or a registry NAME[@VERSION], checked
+        against this engine's base model (sha256 and name)."""
+        from copilot import registry
+
+        src = Path(path_or_name).expanduser()
+        if src.is_dir():
+            meta = registry.verify_adapter(src, base_model_sha256=self.base_sha256, base_name=self.model_name) or {}
+            return src, meta, name or src.name
+        src = registry.resolve_adapter(path_or_name, base_fingerprint=self.base_sha256, base_name=self.model_name)
+        return src, registry.verify_adapter(src) or {}, name or path_or_name.split("@")[0]
 
     def adapter_source(self, name: str) -> str | None:
         return self._adapters.get(name)

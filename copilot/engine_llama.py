@@ -192,17 +192,9 @@ class LlamaEngine(BaseEngine):
     # ------------------------------------------------------------------ adapters
     def load_adapter(self, path_or_name: str, name: str | None = None) -> str:
         """A registry NAME[@VERSION] or a peft folder, converted to a LoRA GGUF (cached) and loaded."""
-        from copilot import registry
         from copilot.lora_gguf import cached_gguf_adapter
 
-        src = Path(path_or_name).expanduser()
-        if src.is_dir():
-            meta = registry.verify_adapter(src, base_model_sha256=self.base_sha256, base_name=self.model_name) or {}
-            key = name or src.name
-        else:
-            src = registry.resolve_adapter(path_or_name, base_fingerprint=self.base_sha256, base_name=self.model_name)
-            meta = registry.verify_adapter(src) or {}
-            key = name or path_or_name.split("@")[0]
+        src, meta, key = self._resolve_adapter(path_or_name, name)
         gguf_file = cached_gguf_adapter(src, self.model_path)
         with self.lock:
             handle = self._lc.llama_adapter_lora_init(self.llm._model.model, str(gguf_file).encode("utf-8"))
