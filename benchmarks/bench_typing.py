@@ -94,7 +94,9 @@ async def replay(args) -> dict:
         model = str(make_tiny_model(Path(tempfile.gettempdir()) / "copilot-bench-tiny"))
     files = args.files or default_files()
     edits = pick_edits(files, args.keystrokes, args.chunk, rng)
-    s = Session(model, home=Path(args.home) if args.home else None, init_options={"debounceMs": args.debounce_ms})
+    extra = ("--log-level", "DEBUG", "--log-file", f"{args.server_log}.{args.run_no}") if args.server_log else ()
+    s = Session(model, home=Path(args.home) if args.home else None, init_options={"debounceMs": args.debounce_ms},
+                extra_args=extra)
     t0 = time.perf_counter()
     await s.start()
     st = await s.wait_ready(1800)
@@ -217,6 +219,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backends", default="auto", help="comma list of auto, transformers, llama.cpp")
     ap.add_argument("--orders", default="auto", help="comma list of auto, psm, spm (FIM prompt order)")
+    ap.add_argument("--server-log", help="write each server's debug log (one line per model call: queue wait, "
+                    "tokens reused/prefilled/generated, prefill and decode ms) to FILE.<run number>")
     ap.add_argument("--adapter", default=None, help="adapter NAME[@VERSION] the server applies (default: none)")
     args = ap.parse_args()
     if args.files:
@@ -229,6 +233,7 @@ def main() -> None:
             if args.adapter:
                 os.environ["COPILOT_ADAPTER"] = args.adapter
             print(f"-- {backend} / {order} ...", file=sys.stderr, flush=True)
+            args.run_no = len(results) + 1
             r = asyncio.run(replay(args))
             r["order"] = order
             results.append(r)

@@ -205,8 +205,12 @@ class Engine(BaseEngine):
     def _generate(self, ids: list[int], *, max_new_tokens: int, cache_key: tuple | None,
                   should_stop: Callable[[list[int], str], bool] | None = None,
                   on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
-                  repetition_penalty: float = 1.0) -> tuple[list[int], str]:
-        """Greedy decoding with KV reuse. Returns (generated ids, stop reason)."""
+                  repetition_penalty: float = 1.0, warm_until: int = 0,
+                  keep_warming: Callable[[], bool] | None = None) -> tuple[list[int], str]:
+        """Greedy decoding with KV reuse. Returns (generated ids, stop reason).
+
+        `warm_until`/`keep_warming` are accepted for the common interface and not used: this engine reads the
+        new prompt tokens in one forward pass and stops only between passes."""
         if cache_key is not None:
             cache, reuse = self._take_cache(cache_key, ids)
         else:

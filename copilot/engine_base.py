@@ -7,6 +7,7 @@ No torch here: the llama.cpp backend must not pay for importing it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -97,7 +98,8 @@ class BaseEngine:
     def _generate(self, ids: list[int], *, max_new_tokens: int, cache_key: tuple | None,
                   should_stop: Callable[[list[int], str], bool] | None = None,
                   on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
-                  repetition_penalty: float = 1.0) -> tuple[list[int], str]:  # pragma: no cover - abstract
+                  repetition_penalty: float = 1.0, warm_until: int = 0,
+                  keep_warming: Callable[[], bool] | None = None) -> tuple[list[int], str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     # ------------------------------------------------------------------ completion
@@ -145,10 +147,23 @@ class BaseEngine:
                 anchors.pop(next(iter(anchors)))
         return window, suffix
 
+    def _stable_tokens(self, fim, prompt: str, p_prompt: str, suffix: str, order: str, path, ctx) -> int:
+        """How many leading prompt tokens the next keystroke's prompt will very likely share: everything before
+        the cursor's line (typing edits only that line). Two tokens of margin: a token may span the cut."""
+        line_start = p_prompt[: p_prompt.rfind("\n") + 1]
+        other = fim.build(line_start + "\x00", suffix, order=order, path=path, context=ctx)  # differs from here on
+        common = os.path.commonprefix([prompt, other])
+        return max(0, len(self.tokenizer.encode(common, add_special_tokens=False)) - 2)
+
     def complete(self, prefix: str, suffix: str, language: str | None = None, adapter: str | None = None, *,
                  path: str | None = None, context=(), max_new_tokens: int | None = None,
                  multiline: bool | None = None, cancel: threading.Event | None = None,
-                 order: str | None = None) -> Completion:
+                 order: str | None = None, keep_warming: Callable[[], bool] | None = None) -> Completion:
+        """Complete at the cursor between `prefix` and `suffix`.
+
+        `cancel` stops the request; with `keep_warming` (the server passes "nothing else waits for the model"),
+        a cancelled request still reads the prompt up to the cursor's line into the document's cache first,
+        because the next keystroke's prompt starts with the same tokens (see LlamaEngine._prefill)."""
         t0 = time.perf_counter()
         order = order or self.preferred_order(adapter)
         fim = self.fim or fim_format_for(self.tokenizer, self.model_name)
@@ -163,6 +178,7 @@ class BaseEngine:
         ctx = tuple(context)[:4]
         prompt = fim.build(p_prompt, s, order=order, path=path if ctx else None, context=ctx)
         ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        warm_until = self._stable_tokens(fim, prompt, p_prompt, s, order, path if ctx else None, ctx)
         max_lines = cs.max_lines
 
         def should_stop(out_ids: list[int], text: str) -> bool:
@@ -180,7 +196,7 @@ class BaseEngine:
             with ctx_mgr:
                 out, reason = self._generate(
                     ids, max_new_tokens=max_new, cache_key=(adapter, path or "", order), should_stop=should_stop,
-                    cancel=cancel,
+                    cancel=cancel, warm_until=warm_until, keep_warming=keep_warming,
                 )
         raw = self.tokenizer.decode(out, skip_special_tokens=False)
         body = raw

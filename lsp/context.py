@@ -77,3 +77,30 @@ def snippets(
         out.append((path, text))
         left -= len(text)
     return tuple(out)
+
+
+class StickySnippets:
+    """Per document, the snippets chosen last, kept while the cursor stays within `lines` of where they
+    were chosen. They open the prompt, so a new choice (the identifiers before the cursor change with
+    every word typed) would invalidate the document's whole KV cache and cost a full prompt re-read."""
+
+    def __init__(self, lines: int = WINDOW_LINES // 2, max_docs: int = 64) -> None:
+        self.lines, self.max_docs = lines, max_docs
+        self._memo: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
+
+    def get(self, uri: str, line: int, compute) -> tuple[tuple[str, str], ...]:
+        held = self._memo.get(uri)
+        if held is not None and abs(held[0] - line) <= self.lines:
+            return held[1]
+        chosen = compute()
+        self._memo.pop(uri, None)
+        self._memo[uri] = (line, chosen)
+        while len(self._memo) > self.max_docs:
+            self._memo.pop(next(iter(self._memo)))
+        return chosen
+
+    def forget(self, uri: str | None = None) -> None:
+        if uri is None:
+            self._memo.clear()
+        else:
+            self._memo.pop(uri, None)

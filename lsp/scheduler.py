@@ -8,7 +8,9 @@ document URI (plus a kind, e.g. "explain:<uri>"):
 - when the awaiting request is cancelled (the client's `$/cancelRequest`, which pygls turns
   into task cancellation) the job's `cancel` Event is set too, so generation stops, not only
   the reply;
-- queued jobs run in arrival order of their keys (round-robin across documents).
+- queued jobs run in arrival order of their keys (round-robin across documents);
+- `others_waiting(key)` tells a cancelled job whether it may still finish reading the part of its
+  prompt the next request for its key will reuse (nothing else is queued, no cancel_all).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Job:
     future: asyncio.Future
     cancel: threading.Event = field(default_factory=threading.Event)
     started: bool = False
+    hard: bool = False  # cancel_all: stop outright, no reading ahead for the next request
 
 
 @dataclass
@@ -56,6 +59,12 @@ class Scheduler:
 
     def pending_keys(self) -> list[str]:
         return list(self._pending)
+
+    def others_waiting(self, key: str) -> bool:
+        """True when a job for another key is queued (or the scheduler is shutting down): the running job
+        should not keep the model for work that only its own key's next request would use."""
+        run = self._running
+        return (run is not None and run.hard) or any(k != key for k in list(self._pending))
 
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():
@@ -95,9 +104,11 @@ class Scheduler:
             raise
 
     def cancel_all(self) -> None:
+        """Stop everything now (shutdown, another model): no job keeps reading a prompt ahead."""
         for key in list(self._pending):
             self.supersede(key)
         if self._running is not None:
+            self._running.hard = True
             self._running.cancel.set()
 
     async def _run(self) -> None:

@@ -32,6 +32,7 @@ from copilot.types import CopilotError
 from lsp import positions
 from lsp.adapters import AdapterSlot
 from lsp.cache import TypedAheadCache
+from lsp.context import StickySnippets
 from lsp.engine_handle import EngineHandle
 from lsp.scheduler import Scheduler
 from lsp.transport import Framer, decode, dispatch, resync_point
@@ -103,6 +104,7 @@ class CopilotServer(LanguageServer):
         self.engine = EngineHandle()
         self.scheduler = Scheduler()
         self.cache = TypedAheadCache()
+        self.snippet_memo = StickySnippets()
         self.served: OrderedDict[str, Served] = OrderedDict()
         self._ids = itertools.count(1)
         self.counters = {"requests": 0, "cache_hits": 0, "model_calls": 0, "cancelled": 0, "empty": 0, "disabled": 0,

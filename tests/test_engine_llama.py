@@ -120,12 +120,65 @@ def test_cancel_during_a_long_prefill_keeps_what_was_read(llama, monkeypatch):
     monkeypatch.setattr(llama, "_eval", eval_then_cancel)
     c = llama.complete(body, "\n", "python", path="prefill.py", order="psm", cancel=cancel)
     monkeypatch.undo()
-    assert c.stop_reason == "cancelled" and chunks == [llama.PREFILL_CHUNK] * 2 and c.prompt_tokens > 4 * llama.PREFILL_CHUNK
+    # the part before the cursor's line is read in WARM_CHUNK pieces, cancellable between them
+    assert c.stop_reason == "cancelled" and chunks == [llama.WARM_CHUNK] * 2 and c.prompt_tokens > 3 * llama.WARM_CHUNK
     before = llama.stats["reused_tokens"]
     warm = llama.complete(body, "\n", "python", path="prefill.py", order="psm")
-    assert llama.stats["reused_tokens"] - before == 2 * llama.PREFILL_CHUNK
+    assert llama.stats["reused_tokens"] - before == 2 * llama.WARM_CHUNK
     cold = llama.complete(body, "\n", "python", path="prefill-cold.py", order="psm")
     assert warm.text == cold.text and warm.text.strip()
+
+
+BODY = "".join(f"def helper_{i}(x):\n    return x * {i}\n\n\n" for i in range(30))
+
+
+@pytest.mark.parametrize("order", ["psm", "spm"])
+def test_a_cancelled_request_reads_up_to_the_cursor_line_while_nothing_else_waits(llama, order):
+    """Typing cancels every request before it finishes a cold prompt; the part before the cursor's line
+    is still read (while keep_warming() says nothing else waits), so the next keystroke re-reads one line."""
+    cancel = threading.Event()
+    cancel.set()  # the next keystroke arrived before this request even started
+    line = "def twice(x):\n    return x"
+    c = llama.complete(BODY + line, "\n", "python", path=f"warm-{order}.py", order=order, cancel=cancel,
+                       keep_warming=lambda: True)
+    assert c.stop_reason == "cancelled" and c.generated_tokens == 0
+    before = dict(llama.stats)
+    nxt = llama.complete(BODY + line + " +", "\n", "python", path=f"warm-{order}.py", order=order)
+    prefilled = llama.stats["prefilled_tokens"] - before["prefilled_tokens"]
+    assert nxt.prompt_tokens > 300 and prefilled <= 16, prefilled
+
+    # something else waits for the model: the cancelled request stops at once and reads nothing
+    c = llama.complete(BODY + line, "\n", "python", path=f"nowarm-{order}.py", order=order, cancel=cancel,
+                       keep_warming=lambda: False)
+    before = dict(llama.stats)
+    llama.complete(BODY + line + " +", "\n", "python", path=f"nowarm-{order}.py", order=order)
+    assert llama.stats["reused_tokens"] - before["reused_tokens"] == 0
+
+    # it is asked before every chunk: another document's request stops the reading within one chunk
+    answers = iter([True, True, False])
+    llama.complete(BODY + line, "\n", "python", path=f"part-{order}.py", order=order, cancel=cancel,
+                   keep_warming=lambda: next(answers))
+    before = dict(llama.stats)
+    llama.complete(BODY + line, "\n", "python", path=f"part-{order}.py", order=order)
+    assert llama.stats["reused_tokens"] - before["reused_tokens"] == 2 * llama.WARM_CHUNK
+
+
+@pytest.mark.parametrize("order", ["psm", "spm"])
+@pytest.mark.parametrize("cursor_line", ["    return x", "    ", ""])
+def test_stable_tokens_are_shared_with_the_next_keystroke(llama, order, cursor_line):
+    """What a cancelled request reads ahead must be what the next keystroke's prompt starts with."""
+    fim = llama.fim
+
+    def prompt_ids(prefix):
+        return llama.tokenizer.encode(fim.build(prefix, "\n\nprint(twice(2))\n", order=order))
+
+    prefix = BODY + "def twice(x):\n" + cursor_line
+    stable = llama._stable_tokens(fim, fim.build(prefix, "\n\nprint(twice(2))\n", order=order), prefix,
+                                  "\n\nprint(twice(2))\n", order, None, ())
+    assert stable > 250
+    now = prompt_ids(prefix)
+    for typed in ("a", " ", "(", "\n"):
+        assert prompt_ids(prefix + typed)[:stable] == now[:stable], typed
 
 
 PROMPTS = [

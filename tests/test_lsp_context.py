@@ -27,3 +27,25 @@ def test_budget_is_respected_and_zero_budget_gives_nothing():
     assert sum(len(t) for _, t in out) <= 70
     assert snippets(PREFIX, "python", None, docs, budget_tokens=0) == ()
     assert snippets(PREFIX, None, None, docs) == ()
+
+
+def test_sticky_snippets_hold_while_the_cursor_stays_near():
+    """The snippets open the prompt: re-choosing them on every keystroke would throw away the KV cache."""
+    from lsp.context import StickySnippets
+
+    calls: list[int] = []
+
+    def choose(tag):
+        def f():
+            calls.append(tag)
+            return (("other.py", f"snippet {tag}"),)
+        return f
+
+    memo = StickySnippets(lines=10)
+    assert memo.get("file:///a.py", 100, choose(1)) == (("other.py", "snippet 1"),)
+    assert memo.get("file:///a.py", 108, choose(2)) == (("other.py", "snippet 1"),)  # near: kept
+    assert memo.get("file:///b.py", 100, choose(3)) == (("other.py", "snippet 3"),)  # per document
+    assert memo.get("file:///a.py", 140, choose(4)) == (("other.py", "snippet 4"),)  # moved away: chosen again
+    memo.forget("file:///a.py")
+    assert memo.get("file:///a.py", 140, choose(5)) == (("other.py", "snippet 5"),)
+    assert calls == [1, 3, 4, 5]

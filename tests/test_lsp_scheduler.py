@@ -119,3 +119,41 @@ def test_a_failing_job_reports_its_error_and_the_worker_goes_on():
         return await s.submit("a", lambda cancel: 42)
 
     assert run(main()) == 42
+
+
+def test_others_waiting_sees_other_keys_and_cancel_all_but_not_its_own_key():
+    """A cancelled job may keep reading its prompt ahead only while nothing else needs the model."""
+    seen: list = []
+
+    async def main():
+        s = Scheduler()
+        gate = threading.Event()
+
+        def first(cancel):
+            gate.wait(5)
+            seen.append(("same key queued", s.others_waiting("a")))
+            gate.clear()
+            gate.wait(5)
+            seen.append(("other key queued", s.others_waiting("a")))
+            gate.clear()
+            gate.wait(5)
+            seen.append(("after cancel_all", s.others_waiting("a")))
+            return "first"
+
+        t1 = asyncio.ensure_future(s.submit("a", first))
+        await asyncio.sleep(0.05)
+        seen.append(("idle", s.others_waiting("a")))
+        t2 = asyncio.ensure_future(s.submit("a", Work(1, [], "a2")))  # supersedes: same key
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.sleep(0.05)
+        t3 = asyncio.ensure_future(s.submit("b", Work(1, [], "b")))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.sleep(0.05)
+        s.cancel_all()
+        gate.set()
+        await asyncio.gather(t1, t2, t3, return_exceptions=True)
+
+    run(main())
+    assert seen == [("idle", False), ("same key queued", False), ("other key queued", True), ("after cancel_all", True)]

@@ -7,7 +7,9 @@ Single line when the cursor is mid-line, a block at the end of a line or on an e
 2. otherwise the request is queued on the scheduler under the document's URI: a newer request
    for the same document, or the client's $/cancelRequest, stops the generation within a token;
 3. the prompt is the text around the cursor (bounded) plus snippets of other open documents of
-   the same language; the engine reuses its KV cache for the unchanged prompt prefix.
+   the same language (kept while the cursor stays near, so the prompt's start stays put); the engine
+   reuses its KV cache for the unchanged prompt prefix, and a cancelled request still reads the part
+   before the cursor's line when nothing else waits (the next keystroke's prompt starts the same).
 Nothing is returned (an empty list) while the model loads, if it failed, or for a disabled
 language; never an error.
 """
@@ -15,6 +17,7 @@ language; never an error.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +28,8 @@ from lsp import context, positions
 from lsp.features.util import doc_path, open_document
 from lsp.scheduler import Superseded
 from lsp.server import Served
+
+log = logging.getLogger("copilot.lsp")
 
 # LSP languageIds the engine names differently
 ENGINE_LANG = {"javascriptreact": "javascript", "typescriptreact": "tsx"}
@@ -82,18 +87,28 @@ async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | 
     p_bounded, s_bounded = prefix[-MAX_PROMPT_CHARS:], suffix[:MAX_PROMPT_CHARS]
     snippets: tuple[tuple[str, str], ...] = ()
     if ls.config.other_files:
-        docs = [context.OpenDoc(doc_path(d.uri) or d.uri, d.language_id, d.source)
-                for d in list(ls.workspace.text_documents.values()) if d.uri != doc.uri]
-        snippets = context.snippets(p_bounded, language, path, docs, ls.settings.completion.other_files_tokens)
+        def choose() -> tuple[tuple[str, str], ...]:
+            docs = [context.OpenDoc(doc_path(d.uri) or d.uri, d.language_id, d.source)
+                    for d in list(ls.workspace.text_documents.values()) if d.uri != doc.uri]
+            return context.snippets(p_bounded, language, path, docs, ls.settings.completion.other_files_tokens)
+
+        snippets = ls.snippet_memo.get(uri, cur_line, choose)
     max_tokens = ls.config.max_tokens
 
     def work(cancel):
+        t_run = time.perf_counter()
         adapter = ls.ensure_adapter(engine)
         comp = engine.complete(p_bounded, s_bounded, ENGINE_LANG.get(language or "", language), adapter, path=path, context=snippets,
-                               max_new_tokens=max_tokens, cancel=cancel)
+                               max_new_tokens=max_tokens, cancel=cancel,
+                               keep_warming=lambda: not ls.scheduler.others_waiting(uri))
         ls.counters["generated_tokens"] += comp.generated_tokens
         if comp.stop_reason == "cancelled":  # the engine confirms it stopped early
             ls.counters["stopped_generations"] += 1
+        if log.isEnabledFor(logging.DEBUG):
+            trace = getattr(engine, "last_trace", None) or {}
+            log.debug("completion %s:%d:%d waited %.0f ms, ran %.0f ms, %s -> %r", path, line, character,
+                      (t_run - t0) * 1000, (time.perf_counter() - t_run) * 1000,
+                      " ".join(f"{k}={v}" for k, v in trace.items()), comp.text[:40])
         return comp, adapter, ls.adapter_version
 
     ls.counters["model_calls"] += 1
