@@ -141,7 +141,8 @@ def cached_gguf_adapter(adapter_dir: str | Path, base_gguf: str | Path) -> Path:
 
 def prepare_for_serving(adapter_dir: str | Path, base_model: str, log=None) -> Path | None:
     """At promotion time: convert the adapter for the llama.cpp backend when its base has a GGUF (the
-    packaged models do), so the server's first request with the new version does not pay for it.
+    packaged models do), and build its merged model (adapter_merge), so the server's first request with
+    the new version does not pay for it.
     Best effort: a failure is logged and the server converts (or falls back) on load."""
     from copilot.engine_llama import gguf_for
 
@@ -150,7 +151,14 @@ def prepare_for_serving(adapter_dir: str | Path, base_model: str, log=None) -> P
     except CopilotError:
         return None  # a transformers-only base: nothing to prepare
     try:
-        return cached_gguf_adapter(adapter_dir, base)
+        lora = cached_gguf_adapter(adapter_dir, base)
+        from copilot.config import load_settings
+
+        if load_settings().adapter_merge:
+            from copilot.merge_gguf import cached_merged
+
+            cached_merged(base, lora)
+        return lora
     except (CopilotError, OSError, ValueError) as exc:
         if log:
             log(f"could not convert {adapter_dir} for llama.cpp ({exc}); it will be served by transformers")

@@ -191,9 +191,9 @@ PROMPTS = [
 ]
 
 
-def test_gguf_adapter_matches_transformers(home, llama, tmp_path):
-    """A LoRA adapter (random, seeded, strong enough to change outputs) gives the same greedy
-    completions through llama.cpp (converted to a LoRA GGUF) as through transformers/peft."""
+@pytest.fixture(scope="module")
+def rand_adapter(home, tmp_path_factory):
+    """A random, seeded LoRA strong enough to change outputs, and the transformers engine serving it."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -203,19 +203,32 @@ def test_gguf_adapter_matches_transformers(home, llama, tmp_path):
     torch.manual_seed(0)
     pm = get_peft_model(ref.model, LoraConfig(r=8, lora_alpha=4, init_lora_weights=False,
                                               target_modules=["q_proj", "v_proj", "up_proj", "down_proj"]))
-    ad = tmp_path / "rand-adapter"
+    ad = tmp_path_factory.mktemp("adapter") / "rand-adapter"
     pm.save_pretrained(str(ad))
     ref.model = pm.unload()  # back to the plain base for the engine's own adapter loading
     ref.load_adapter(str(ad), name="rand")
-    llama.load_adapter(str(ad), name="rand")
-    same = changed = 0
-    for p, s in PROMPTS:
-        t = ref.complete(p, s, "python", adapter="rand", max_new_tokens=12).text
-        g = llama.complete(p, s, "python", adapter="rand", max_new_tokens=12).text
-        base = llama.complete(p, s, "python", max_new_tokens=12).text
-        same += t == g
-        changed += g != base
+    expected = [ref.complete(p, s, "python", adapter="rand", max_new_tokens=12).text for p, s in PROMPTS]
+    return ad, expected
+
+
+@pytest.mark.parametrize("merge", [True, False], ids=["merged", "runtime-lora"])
+def test_gguf_adapter_matches_transformers(home, llama, rand_adapter, merge):
+    """The adapter converted to a LoRA GGUF gives the same greedy completions through llama.cpp as through
+    transformers/peft — merged into the base and re-quantized like it (the default), or applied at run time."""
+    from copilot.engine_llama import LlamaEngine
+
+    ad, expected = rand_adapter
+    eng = llama if merge else LlamaEngine.load("qwen2.5-coder-0.5b", Settings(adapter_merge=False))
+    assert eng.settings.adapter_merge is merge
+    eng.load_adapter(str(ad), name="rand")
+    got = [eng.complete(p, s, "python", adapter="rand", max_new_tokens=12).text for p, s in PROMPTS]
+    if merge:  # the served model is the merged file, re-quantized with the base's own type mix
+        assert eng._loaded_path.parent.name == "merged-gguf" and eng._loaded_path != eng.model_path
+    base = [eng.complete(p, s, "python", max_new_tokens=12).text for p, s in PROMPTS]
+    assert eng._loaded_path == eng.model_path
+    same = sum(t == g for t, g in zip(expected, got))
+    changed = sum(g != b for g, b in zip(got, base))
     assert changed >= 2, "the adapter should change some completions"
-    assert same >= len(PROMPTS) - 1, f"only {same}/{len(PROMPTS)} completions agree"
-    llama.unload_adapter("rand")
-    assert llama.adapters == []
+    assert same >= len(PROMPTS) - 1, f"only {same}/{len(PROMPTS)} completions agree: {got} vs {expected}"
+    eng.unload_adapter("rand")
+    assert eng.adapters == []
