@@ -211,6 +211,33 @@ def rand_adapter(home, tmp_path_factory):
     return ad, expected
 
 
+def check_merged_file(base_path, lora_path, merged_path):
+    """Adapted weights = base + (alpha / r) * B @ A within Q8_0 rounding; every other tensor byte-identical."""
+    import gguf
+    import numpy as np
+    from gguf import quants
+
+    base, lora, merged = (gguf.GGUFReader(str(p)) for p in (base_path, lora_path, merged_path))
+    alpha = float(lora.fields["adapter.lora.alpha"].contents())
+    ab = {t.name: np.asarray(t.data, dtype=np.float32) for t in lora.tensors}
+    got = {t.name: t for t in merged.tensors}
+    assert len(got) == len(base.tensors)
+    adapted = 0
+    for t in base.tensors:
+        m = got[t.name]
+        if t.name + ".lora_a" in ab:
+            a, b = ab[t.name + ".lora_a"], ab[t.name + ".lora_b"]
+            want = quants.dequantize(t.data, t.tensor_type).reshape(b.shape[0], a.shape[1]) + alpha / a.shape[0] * (b @ a)
+            have = quants.dequantize(m.data, m.tensor_type).reshape(want.shape)
+            assert m.tensor_type.name == "Q8_0"
+            assert np.abs(have - want).max() <= np.abs(want).max() / 127 + 1e-6  # Q8_0: 1/127 of the block's range
+            adapted += 1
+        else:
+            assert m.tensor_type == t.tensor_type and np.array_equal(np.asarray(m.data), np.asarray(t.data)), t.name
+    assert adapted == sum(1 for k in ab if k.endswith(".lora_a")) > 0
+    assert merged.fields["tokenizer.ggml.tokens"].contents()[:50] == base.fields["tokenizer.ggml.tokens"].contents()[:50]
+
+
 @pytest.mark.parametrize("merge", [True, False], ids=["merged", "runtime-lora"])
 def test_gguf_adapter_matches_transformers(home, llama, rand_adapter, merge):
     """The adapter converted to a LoRA GGUF gives the same greedy completions through llama.cpp as through
@@ -222,8 +249,9 @@ def test_gguf_adapter_matches_transformers(home, llama, rand_adapter, merge):
     assert eng.settings.adapter_merge is merge
     eng.load_adapter(str(ad), name="rand")
     got = [eng.complete(p, s, "python", adapter="rand", max_new_tokens=12).text for p, s in PROMPTS]
-    if merge:  # the served model is the merged file, re-quantized with the base's own type mix
+    if merge:  # the served model is the merged file
         assert eng._loaded_path.parent.name == "merged-gguf" and eng._loaded_path != eng.model_path
+        check_merged_file(eng.model_path, eng._lora_files["rand"], eng._loaded_path)
     base = [eng.complete(p, s, "python", max_new_tokens=12).text for p, s in PROMPTS]
     assert eng._loaded_path == eng.model_path
     same = sum(t == g for t, g in zip(expected, got))

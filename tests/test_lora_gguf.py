@@ -117,3 +117,43 @@ def test_cache_is_keyed_by_content(tmp_path, base_gguf, monkeypatch):
     t[P.format(i=0, mod="self_attn.q_proj", ab="B")] += 1
     write_adapter(ad, t)  # a new version of the weights converts to a new file
     assert cached_gguf_adapter(ad, base_gguf) != first
+
+
+def test_merge_refuses_bad_inputs_and_a_failed_write_leaves_nothing(tmp_path, base_gguf, monkeypatch):
+    """copilot.merge_gguf: a base GGUF passed as the adapter, or an adapter for tensors the base lacks, is a
+    clear error; a write that fails midway leaves neither the merged file nor its temporary behind."""
+    import gguf
+
+    from copilot.lora_gguf import convert
+    from copilot.merge_gguf import merge
+    from copilot.types import CopilotError
+
+    with pytest.raises(UserInputError, match="not a LoRA adapter GGUF"):
+        merge(base_gguf, base_gguf, tmp_path / "m.gguf")
+    bad = tmp_path / "bad.gguf"
+    w = gguf.GGUFWriter(str(bad), "qwen2")
+    w.add_type(gguf.GGUFType.ADAPTER)
+    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 8.0)
+    w.add_tensor("blk.99.attn_q.weight.lora_a", np.zeros((4, 896), np.float32))
+    w.add_tensor("blk.99.attn_q.weight.lora_b", np.zeros((896, 4), np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with pytest.raises(UserInputError, match="blk.99.attn_q.weight"):
+        merge(base_gguf, bad, tmp_path / "m.gguf")
+
+    good = convert(write_adapter(tmp_path / "ad", sample_tensors()), base_gguf, tmp_path / "a.gguf")
+    real_write = gguf.GGUFWriter.write_tensor_data
+    calls = []
+
+    def disk_full(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 40:
+            raise OSError(28, "No space left on device")
+        return real_write(self, *a, **k)
+
+    monkeypatch.setattr(gguf.GGUFWriter, "write_tensor_data", disk_full)
+    with pytest.raises(CopilotError, match="No space left"):
+        merge(base_gguf, good, tmp_path / "m.gguf")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".gguf" or ".tmp-" in p.name) == ["a.gguf", "bad.gguf"]

@@ -57,6 +57,9 @@ def test_other_files_context_uses_file_separator(tokenizers):
     fmt = fim_format_for(tokenizers["qwen"])
     p = fmt.build("x = ", "", path="app/main.py", context=[("app/util.py", "def helper():\n    pass\n")])
     assert p.startswith("<|file_sep|>app/util.py\ndef helper():\n    pass\n<|file_sep|>app/main.py\n<|fim_prefix|>x = ")
+    # suffix-first prompts carry no repository header (adapters learn that order without one)
+    spm = fmt.build("x = ", "\n", order="spm", path="app/main.py", context=[("app/util.py", "def helper():\n    pass\n")])
+    assert spm == "<|fim_suffix|>\n<|fim_prefix|>x = <|fim_middle|>"
 
 
 def test_stop_ids_cover_every_sentinel(tokenizers):
