@@ -74,6 +74,27 @@ def test_typing_in_a_long_file_keeps_the_suffix_first_cache(llama):
         assert c.prompt_tokens > 300 and prefilled <= 4, (n, prefilled)
 
 
+def test_typing_past_the_servers_prefix_bound_keeps_the_cache(llama):
+    """The server hands the engine at most ~32 KiB before the cursor; that text must start at the same place
+    while the user types, or the prompt window's anchor breaks and every keystroke re-reads the window."""
+    from lsp.features.inline_completion import MAX_PROMPT_CHARS, bounded_start
+
+    body = "".join(f"def helper_{i}(x):\n    return x * {i} + len(str(x))\n\n\n" for i in range(900))
+    assert len(body) > MAX_PROMPT_CHARS + 8192
+    typed = "def parse(line):\n    key, _, value = line.partition('=')\n    return key.strip(), value.strip()"
+
+    def complete(n):
+        prefix = body + typed[:n]
+        return llama.complete(prefix[bounded_start(len(prefix)):], SUFFIX, "python", path="huge.py", order="spm")
+
+    complete(20)
+    for n in range(21, len(typed), 4):
+        before = dict(llama.stats)
+        c = complete(n)
+        prefilled = llama.stats["prefilled_tokens"] - before["prefilled_tokens"]
+        assert c.prompt_tokens > 300 and prefilled <= 4, (n, prefilled)
+
+
 def test_switching_documents_restores_each_cache(llama):
     a = DOC + "            result[key] = "
     b = "def add(a, b):\n    return "

@@ -36,6 +36,10 @@ ENGINE_LANG = {"javascriptreact": "javascript", "typescriptreact": "tsx"}
 
 # The engine keeps only a token budget of the text around the cursor; never hand it megabytes.
 MAX_PROMPT_CHARS = 32_000
+# ... but the text handed over must start at the same place while the user types: the engine keeps the
+# start of its prompt window fixed by offsets into that text (see BaseEngine._budget), and a start that
+# moved with every keystroke would re-read the whole window each time. So it starts on a multiple of this.
+PREFIX_START_STEP = 8_192
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | 
         ls.counters["empty"] += 1
         return None
     engine = h.engine
-    p_bounded, s_bounded = prefix[-MAX_PROMPT_CHARS:], suffix[:MAX_PROMPT_CHARS]
+    p_bounded, s_bounded = prefix[bounded_start(len(prefix)):], suffix[:MAX_PROMPT_CHARS]
     snippets: tuple[tuple[str, str], ...] = ()
     if ls.config.other_files:
         def choose() -> tuple[tuple[str, str], ...]:
@@ -138,6 +142,12 @@ async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | 
     ls.remember(served)
     ls.cache.put(uri, prefix, suffix, out, meta=served)
     return Suggestion(out, start, _end(index, offset, comp.replace_suffix_chars, enc), served)
+
+
+def bounded_start(prefix_len: int) -> int:
+    """Where the prefix handed to the engine starts: at most MAX_PROMPT_CHARS + PREFIX_START_STEP before the
+    cursor, on a multiple of PREFIX_START_STEP (it moves once per 8 KiB typed, not per keystroke)."""
+    return max(0, (prefix_len - MAX_PROMPT_CHARS) // PREFIX_START_STEP * PREFIX_START_STEP)
 
 
 def _end(index: positions.LineIndex, offset: int, replace: int, enc: str) -> types.Position:
