@@ -105,6 +105,8 @@ class CopilotServer(LanguageServer):
         self.scheduler = Scheduler()
         self.cache = TypedAheadCache()
         self.snippet_memo = StickySnippets()
+        # uri -> (line, character, document text) as it was when a completion request arrived; see snapshot()
+        self.snapshots: dict[str, tuple[int, int, str]] = {}
         self.served: OrderedDict[str, Served] = OrderedDict()
         self._ids = itertools.count(1)
         self.counters = {"requests": 0, "cache_hits": 0, "model_calls": 0, "cancelled": 0, "empty": 0, "disabled": 0,
@@ -216,6 +218,7 @@ class CopilotServer(LanguageServer):
             "device": h.device,
             "backend": h.backend,
             "fim_order": self._fim_order(),
+            "adapter_mode": getattr(h.engine, "adapter_mode", "runtime LoRA" if h.engine is not None else None),
             "error": h.error,
             "adapter": self.adapters.name,
             "adapter_version": self.adapters.version,
@@ -272,6 +275,26 @@ class CopilotServer(LanguageServer):
     def report_server_error(self, error: Exception, source: Any) -> None:
         log.error("server error (%s): %s", getattr(source, "__name__", source), error)
 
+    SNAPSHOT_METHODS = (types.TEXT_DOCUMENT_INLINE_COMPLETION, types.TEXT_DOCUMENT_COMPLETION)
+
+    def snapshot(self, message: Any) -> None:
+        """Remember the document text a completion request was made against. pygls starts the request's
+        handler only after the rest of the input already read is dispatched, and that may hold the next
+        keystrokes' didChange: the handler would then pair the old position with newer text, complete at
+        the wrong place and, in suffix-first order, throw away the document's whole KV cache."""
+        if not isinstance(message, dict) or message.get("method") not in self.SNAPSHOT_METHODS:
+            return
+        params = message.get("params")
+        try:
+            uri, pos = params["textDocument"]["uri"], params["position"]
+            doc = self.workspace.text_documents.get(uri)
+            if doc is not None:
+                self.snapshots[uri] = (int(pos["line"]), int(pos["character"]), doc.source)
+        except Exception:  # noqa: BLE001 - malformed params are answered by dispatch; not initialized yet
+            return
+        while len(self.snapshots) > 64:
+            self.snapshots.pop(next(iter(self.snapshots)))
+
     # ------------------------------------------------------------------ transports
     async def _serve(self, chunks: "asyncio.Queue[bytes]") -> None:
         self.loop = asyncio.get_running_loop()
@@ -291,6 +314,7 @@ class CopilotServer(LanguageServer):
                         if at is not None:
                             framer.pushback(body[at:])
                         continue
+                    self.snapshot(message)
                     dispatch(self.protocol, message)
         finally:
             self.scheduler.cancel_all()

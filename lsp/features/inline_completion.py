@@ -62,7 +62,8 @@ async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | 
     if not ls.config.language_enabled(language):
         ls.counters["disabled"] += 1
         return None
-    text = doc.source
+    snap = ls.snapshots.pop(uri, None)
+    text = snap[2] if snap is not None and snap[:2] == (line, character) else doc.source
     enc = ls.encoding
     index = positions.LineIndex(text)
     offset = index.offset(line, character, enc)

@@ -7,7 +7,7 @@ import asyncio
 import json
 
 import pytest
-from harness import Session
+from harness import Session, frame
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
@@ -166,6 +166,47 @@ async def _stopped(s: Session, n: int):
     return st if st["counters"]["stopped_generations"] >= n else None
 
 
+def test_a_request_is_answered_for_the_text_it_was_made_against(tiny_model_dir, tmp_path):
+    """A completion request and the next keystroke's didChange read in one chunk: pygls starts the request's
+    handler after the change is applied, so the server must use the text as it was when the request came
+    (here: served from the typed-ahead cache; with the newer text the suffix differs and the model is asked)."""
+    uri = (tmp_path / "app.py").as_uri()
+    text = "import os\n\n\nclass Greeter:\n    def hello(self, name):\n        return \n"
+
+    async def main():
+        s = Session(tiny_model_dir, home=tmp_path / "home")
+        await s.start()
+        assert (await s.wait_ready())["state"] == "ready"
+        s.open(uri, text)
+        first = await s.inline(uri, 5, 15)
+        suggestion = first.items[0].insert_text
+        assert len(suggestion) >= 2
+        s.change(uri, 2, (5, 15), (5, 15), suggestion[0])
+        before = (await s.status())["counters"]
+        other = "#" if suggestion[1] != "#" else "!"
+        request = {"jsonrpc": "2.0", "id": "stale-1", "method": types.TEXT_DOCUMENT_INLINE_COMPLETION,
+                   "params": {"textDocument": {"uri": uri}, "position": {"line": 5, "character": 16},
+                              "context": {"triggerKind": 2}}}
+        change = {"jsonrpc": "2.0", "method": types.TEXT_DOCUMENT_DID_CHANGE,
+                  "params": {"textDocument": {"uri": uri, "version": 3},
+                             "contentChanges": [{"range": {"start": {"line": 5, "character": 16},
+                                                           "end": {"line": 5, "character": 16}}, "text": other}]}}
+        stdin = s.client._server.stdin
+        stdin.write(frame(request) + frame(change))  # one write: the server reads both at once
+        await stdin.drain()
+        for _ in range(200):
+            after = (await s.status())["counters"]
+            if after["requests"] > before["requests"]:
+                break
+            await asyncio.sleep(0.05)
+        await s.stop()
+        return before, after
+
+    before, after = asyncio.run(asyncio.wait_for(main(), 300))
+    assert after["requests"] == before["requests"] + 1
+    assert after["cache_hits"] == before["cache_hits"] + 1 and after["model_calls"] == before["model_calls"]
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
 def test_positions_emoji_cjk_crlf(tiny_model_dir, tmp_path, encoding):
     uri = (tmp_path / "u.py").as_uri()
@@ -303,6 +344,7 @@ def test_real_embedded_model_session(real_model_home, tmp_path, monkeypatch, bac
         st = await s.wait_ready(900)
         assert st["state"] == "ready", st
         assert st["backend"] == expected and st["fim_order"] == "psm"  # the base model: prefix-suffix-middle
+        assert st["adapter_mode"] == ("merged" if expected == "llama.cpp" else "runtime LoRA")
         s.open(uri, text)
         res = await s.inline(uri, 4, 11)
         assert len(res.items) == 1 and "fibonacci" in res.items[0].insert_text
