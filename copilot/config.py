@@ -60,7 +60,7 @@ class Settings:
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
     threads: int = field(default=0, metadata={"help": "Inference threads (torch and llama.cpp); 0 = all usable cores (affinity and cgroup quota)."})
     backend: str = field(default="auto", metadata={"help": "Inference backend: auto (llama.cpp on CPU when installed, else transformers), llama.cpp or transformers."})
-    adapter_merge: bool = field(default=True, metadata={"help": "llama.cpp: serve an adapter merged into the base weights (adapted weights as 8-bit Q8_0; built once, ~20 s for the 0.5B, cached); false = apply it at run time (switches adapters without a reload, but decodes ~1.3x slower on CPU)."})
+    adapter_merge: bool = field(default=True, metadata={"help": "llama.cpp: serve an adapter merged into the base weights (adapted weights as 8-bit Q8_0; built once, ~20 s for the 0.5B, cached); false = apply it at run time (switches adapters without a reload, but decodes ~1.7x slower on CPU)."})
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     explain: ExplainSettings = field(default_factory=ExplainSettings)
     train: TrainSettings = field(default_factory=TrainSettings)

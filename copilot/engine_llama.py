@@ -10,7 +10,7 @@ appends to the prompt and nearly the whole cache survives (see copilot.engine_ba
   a small LRU (a few MB each for the 0.5B model) and restores the other's.
 - Adapters: peft folders from the registry, converted once to llama.cpp's LoRA GGUF
   (copilot.lora_gguf) and cached by content hash. By default (`adapter_merge`) the adapter is merged
-  into the base (copilot.merge_gguf) and the engine loads that model: a runtime LoRA costs ~30% more
+  into the base (copilot.merge_gguf) and the engine loads that model: a runtime LoRA costs ~70% more
   per decoded token on 2 cores. Switching to another adapter (or the
   base) then reloads the model (~1-2 s, caches dropped); with adapter_merge = false switching is
   `llama_set_adapters_lora` on the one model.

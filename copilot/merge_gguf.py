@@ -2,8 +2,8 @@
 
 llama.cpp applies a runtime LoRA as two extra small matrix products per adapted weight and layer;
 on 2 CPU cores those hundreds of tiny graph nodes cost more than the model's own work when one token
-is decoded (the 0.5B, measured: ~41 ms per token without the adapter, ~71 ms with it at run time,
-~55 ms merged). Merging: every adapted weight W becomes W + (alpha / r) * B @ A, computed in float32
+is decoded (the 0.5B, benchmarks/bench_adapter_serving.py: 42 ms per token without the adapter, 81 ms
+with it at run time, 48 ms merged). Merging: every adapted weight W becomes W + (alpha / r) * B @ A, computed in float32
 from the dequantized base weight (gguf-py) and stored as Q8_0; weights the adapter does not touch,
 and all metadata, are copied byte for byte.
 
