@@ -199,36 +199,34 @@ class LlamaEngine(BaseEngine):
 
     # ------------------------------------------------------------------ adapters
     def load_adapter(self, path_or_name: str, name: str | None = None) -> str:
-        """A registry NAME[@VERSION] or a peft folder, converted to a LoRA GGUF (cached) and loaded."""
+        """A registry NAME[@VERSION] or a peft folder, converted to a LoRA GGUF (cached) and loaded: merged into
+        the base (adapter_merge, cached too) or as a runtime LoRA."""
         from copilot.lora_gguf import cached_gguf_adapter
 
         src, meta, key = self._resolve_adapter(path_or_name, name)
         gguf_file = cached_gguf_adapter(src, self.model_path)
+        merged = None
         if self.settings.adapter_merge:
             from copilot.merge_gguf import cached_merged
 
             merged = cached_merged(self.model_path, gguf_file)
-            with self.lock:
-                self._merged[key] = merged
-                self._lora_files[key] = gguf_file
-                self._adapters[key] = str(src)
-                self._adapter_meta[key] = meta
-                self._drop_caches(adapter=key)
-                if self._active == key:
-                    self._active = object()  # a new version: load its merged model on next use
-            return key
         with self.lock:
-            handle = self._lc.llama_adapter_lora_init(self.llm._model.model, str(gguf_file).encode("utf-8"))
-            if not handle:
-                raise CopilotError(f"llama.cpp cannot load the converted adapter {gguf_file}")
-            old = self._lora.get(key)
-            self._lora[key] = handle
+            handle = None
+            if merged is None:
+                handle = self._lc.llama_adapter_lora_init(self.llm._model.model, str(gguf_file).encode("utf-8"))
+                if not handle:
+                    raise CopilotError(f"llama.cpp cannot load the converted adapter {gguf_file}")
+            old = self._lora.pop(key, None)
+            if handle is not None:
+                self._lora[key] = handle
+            if merged is not None:
+                self._merged[key] = merged
             self._lora_files[key] = gguf_file
             self._adapters[key] = str(src)
             self._adapter_meta[key] = meta
             self._drop_caches(adapter=key)
             if self._active == key:
-                self._active = object()  # force re-apply of the new version
+                self._active = object()  # a new version: re-apply (or load its merged model) on next use
             if old is not None:
                 self._free(old)
         return key

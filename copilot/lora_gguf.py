@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from copilot import paths
@@ -47,6 +48,21 @@ def _base_info(path: str, size: int, mtime: int) -> tuple[str, int, frozenset[st
     arch = r.fields["general.architecture"].contents()
     blocks = int(r.fields[f"{arch}.block_count"].contents())
     return arch, blocks, frozenset(t.name for t in r.tensors)
+
+
+@contextmanager
+def atomic_file(out: Path):
+    """A temporary path next to `out`, renamed to `out` when the block succeeds and removed otherwise:
+    a reader never sees half a file. A failed write (disk full) is a CopilotError naming `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise CopilotError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def convert(adapter_dir: str | Path, base_gguf: str | Path, out: str | Path) -> Path:
@@ -92,9 +108,7 @@ def convert(adapter_dir: str | Path, base_gguf: str | Path, out: str | Path) -> 
     if not pairs:
         raise UserInputError(f"{adapter_dir}: the adapter has no LoRA weights")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_file(out) as tmp:
         w = gguf.GGUFWriter(str(tmp), arch)
         w.add_type(gguf.GGUFType.ADAPTER)
         w.add_string(gguf.Keys.Adapter.TYPE, "lora")
@@ -112,11 +126,6 @@ def convert(adapter_dir: str | Path, base_gguf: str | Path, out: str | Path) -> 
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
         w.close()
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise CopilotError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 

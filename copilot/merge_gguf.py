@@ -18,11 +18,11 @@ under a temporary name and renamed, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from copilot import paths
-from copilot.types import CopilotError, UserInputError
+from copilot.lora_gguf import atomic_file
+from copilot.types import UserInputError
 
 MERGED_TYPE = "Q8_0"
 
@@ -51,9 +51,7 @@ def merge(base_gguf: str | Path, lora_gguf: str | Path, out: str | Path, progres
         raise UserInputError(f"{lora_gguf}: adapted tensors missing from {base_gguf.name}: {', '.join(missing[:3])}")
     qtype = gguf.GGMLQuantizationType[MERGED_TYPE]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_file(out) as tmp:
         w = gguf.GGUFWriter(str(tmp), arch)
         for field in base.fields.values():
             if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
@@ -83,11 +81,6 @@ def merge(base_gguf: str | Path, lora_gguf: str | Path, out: str | Path, progres
             if progress:
                 progress(total + i + 1, 2 * total)
         w.close()
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise CopilotError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 
