@@ -38,6 +38,8 @@ class BaseEngine:
     def adapters(self) -> list[str]:
         return list(self._adapters)
 
+    adapter_mode = "runtime LoRA"  # how adapters are applied (the llama.cpp engine may merge them)
+
     def _resolve_adapter(self, path_or_name: str, name: str | None) -> tuple[Path, dict, str]:
         """(folder, verified manifest, key) for a peft folder or a registry NAME[@VERSION], checked
         against this engine's base model (sha256 and name)."""

@@ -99,8 +99,5 @@ class StickySnippets:
             self._memo.pop(next(iter(self._memo)))
         return chosen
 
-    def forget(self, uri: str | None = None) -> None:
-        if uri is None:
-            self._memo.clear()
-        else:
-            self._memo.pop(uri, None)
+    def forget(self, uri: str) -> None:
+        self._memo.pop(uri, None)

@@ -218,7 +218,7 @@ class CopilotServer(LanguageServer):
             "device": h.device,
             "backend": h.backend,
             "fim_order": self._fim_order(),
-            "adapter_mode": getattr(h.engine, "adapter_mode", "runtime LoRA" if h.engine is not None else None),
+            "adapter_mode": getattr(h.engine, "adapter_mode", None),
             "error": h.error,
             "adapter": self.adapters.name,
             "adapter_version": self.adapters.version,

@@ -54,6 +54,7 @@ async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | 
     """The completion at a position, or None. Shared by inline completion and completion."""
     t0 = time.perf_counter()
     ls.counters["requests"] += 1
+    snap = ls.snapshots.pop(uri, None)  # taken whether or not this request gets to use it
     doc = open_document(ls, uri)
     if doc is None:
         ls.counters["empty"] += 1
@@ -62,7 +63,6 @@ async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | 
     if not ls.config.language_enabled(language):
         ls.counters["disabled"] += 1
         return None
-    snap = ls.snapshots.pop(uri, None)
     text = snap[2] if snap is not None and snap[:2] == (line, character) else doc.source
     enc = ls.encoding
     index = positions.LineIndex(text)

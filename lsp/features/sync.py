@@ -3,7 +3,8 @@
 pygls' workspace applies the edits (TextDocumentSyncKind.Incremental, positions in the
 negotiated encoding) before these handlers run; here the server drops what it kept for a
 document: a change makes a queued/running completion for that document stale only when the
-next request arrives (latest wins), a close cancels it and forgets the cached suggestions.
+next request arrives (latest wins), a close cancels it and forgets the cached suggestions, the
+document's chosen snippets and any request snapshot.
 
 One fix to pygls: its documents split lines with `str.splitlines`, which also breaks at
 U+2028, form feeds and other characters that are not line ends in LSP, so an edit after such a
@@ -48,5 +49,7 @@ def register(server: Any) -> None:
     def did_close(ls: Any, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.cache.drop(uri)
+        ls.snippet_memo.forget(uri)
+        ls.snapshots.pop(uri, None)
         ls.scheduler.supersede(uri)
         ls.scheduler.supersede("explain:" + uri)
