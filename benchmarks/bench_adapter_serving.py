@@ -49,8 +49,8 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import psutil
 
-    from copilot.config import Settings
-    from copilot.engine_llama import LlamaEngine
+    from copilot.core.settings import Settings
+    from copilot.serve.llama import LlamaEngine
 
     def truncate_to(self, n):
         self.llm._ctx.kv_cache_seq_rm(-1, n, -1)

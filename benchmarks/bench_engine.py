@@ -82,8 +82,8 @@ def main() -> None:
         result["cold_load_s"] = cold
         rows.append(("load, cold (assemble + verify + convert)", f"{cold:.1f} s (peak RSS {cold_rss / 1024:.2f} GB)"))
 
-    from copilot.engine import Engine
-    from copilot.models import resolve_model
+    from copilot.serve.hf import Engine
+    from copilot.models.packaged import resolve_model
 
     resolve_model(args.model)  # make sure the cache exists before timing the warm load
     t0 = time.time()

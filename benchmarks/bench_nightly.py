@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--json-out", default=None)
     a = ap.parse_args()
 
-    from copilot.paths import set_offline_env
+    from copilot.core.paths import set_offline_env
 
     set_offline_env()
     src = Path(a.repo)
@@ -80,7 +80,7 @@ target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
 [adapters.company]
 repos = ["{repo}"]
 """)
-    from copilot import nightly
+    from copilot.nightly import cycle as nightly
 
     rows = []
 

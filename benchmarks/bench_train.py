@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from copilot.paths import set_offline_env  # noqa: E402
+from copilot.core.paths import set_offline_env  # noqa: E402
 
 set_offline_env()
 
@@ -41,7 +41,7 @@ def pairs_from_source(src: Path, out: Path, per_file: int = 12, seed: int = 0) -
     """FIM pairs cut from real source files (single- and multi-line middles); ~10% of files -> test."""
     from datasets import Dataset, DatasetDict
 
-    from copilot.types import TrainingPair
+    from copilot.core.types import TrainingPair
 
     rng = random.Random(seed)
     rows = {"train": [], "test": []}
@@ -84,8 +84,8 @@ def peak_rss_mb() -> float:
 
 
 def side_ours(a) -> dict:
-    from copilot.config import Settings, TrainSettings
-    from copilot.train import TrainRecipe, train
+    from copilot.core.settings import Settings, TrainSettings
+    from copilot.train.loop import TrainRecipe, train
 
     os.environ["COPILOT_HOME"] = tempfile.mkdtemp(prefix="bench-home-")
     s = Settings()
@@ -103,11 +103,11 @@ def side_trainer(a, bf16: bool = False) -> dict:
     from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
                               TrainerCallback, TrainingArguments)
 
-    from copilot.config import TrainSettings
-    from copilot.models import resolve_model
-    from copilot.prompts import detect_fim
-    from copilot.train import load_pairs
-    from copilot.train_data import encode_rows
+    from copilot.core.settings import TrainSettings
+    from copilot.models.packaged import resolve_model
+    from copilot.prompts.formats import detect_fim
+    from copilot.train.loop import load_pairs
+    from copilot.train.data import encode_rows
 
     ts = TrainSettings(max_seq_len=a.max_seq_len, r=a.r, alpha=2 * a.r)
     folder = resolve_model(a.model)
@@ -208,9 +208,9 @@ def print_compare(results: list[dict]) -> str:
 
 # ---------------------------------------------------------------------------- full run
 def full(a) -> None:
-    from copilot.config import Settings, TrainSettings
-    from copilot.evaluate import evaluate, markdown, to_json, write_report
-    from copilot.train import TrainRecipe, train
+    from copilot.core.settings import Settings, TrainSettings
+    from copilot.evaluate.run import evaluate, markdown, to_json, write_report
+    from copilot.train.loop import TrainRecipe, train
 
     results_dir = ROOT / "benchmarks" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)

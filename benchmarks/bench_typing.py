@@ -35,9 +35,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.insert(0, str(REPO / "tests"))
 
-from harness import Session  # noqa: E402
+from helpers.lsp_harness import Session  # noqa: E402
 from lsprotocol import types  # noqa: E402
 
 from lsp.positions import LineIndex  # noqa: E402
@@ -89,7 +89,7 @@ async def replay(args) -> dict:
     rng = random.Random(args.seed)
     model = args.model
     if model == "tiny":
-        from copilot.tiny import make_tiny_model
+        from helpers.tiny import make_tiny_model
 
         model = str(make_tiny_model(Path(tempfile.gettempdir()) / "copilot-bench-tiny"))
     files = args.files or default_files()

@@ -25,7 +25,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from copilot.types import TrainingPair, UserInputError
+from copilot.core.types import TrainingPair, UserInputError
 
 MANIFEST = "manifest.json"
 STATE = "index_state.json"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, QueryCursor
 
-from copilot.types import CodeUnit, Span
+from copilot.core.types import CodeUnit, Span
 from indexer.languages import get_parser, get_query
 
 # Kinds whose nested functions are methods.

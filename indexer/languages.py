@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from tree_sitter import Language, Parser, Query
 
-from copilot.types import UserInputError
+from copilot.core.types import UserInputError
 
 QUERIES_DIR = Path(__file__).parent / "queries"
 

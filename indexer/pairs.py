@@ -15,7 +15,7 @@ from itertools import accumulate
 
 from tree_sitter import Node, Tree
 
-from copilot.types import CodeUnit, TrainingPair
+from copilot.core.types import CodeUnit, TrainingPair
 
 FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"
 

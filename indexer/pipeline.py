@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from copilot.types import DatasetManifest, TrainingPair, UserInputError
+from copilot.core.types import DatasetManifest, TrainingPair, UserInputError
 from indexer import dataset as ds
 from indexer import filters as F
 from indexer.extract import units_from_tree

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from copilot.types import UserInputError
+from copilot.core.types import UserInputError
 
 _URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.\-]*://|[\w.\-]+@[\w.\-]+:)")
 _HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log-file", help="write logs here instead of stderr")
     args = ap.parse_args(argv)
 
-    from copilot.paths import set_offline_env
+    from copilot.core.paths import set_offline_env
 
     set_offline_env()
     handler = logging.FileHandler(args.log_file) if args.log_file else logging.StreamHandler(sys.stderr)

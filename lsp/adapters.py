@@ -41,7 +41,7 @@ class AdapterSlot:
             self._switch(engine, None, None, on_switch)
             return None
         try:
-            from copilot import registry
+            from copilot.adapters import registry
         except ImportError:  # no registry module: folders only
             registry = None
         is_folder = os.sep in spec or spec.startswith((".", "~")) or registry is None

@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from copilot.config import Settings
-from copilot.types import CopilotError
+from copilot.core.settings import Settings
+from copilot.core.types import CopilotError
 
 
 def one_line(exc: BaseException) -> str:
@@ -44,7 +44,7 @@ class EngineHandle:
         def work() -> None:
             t0 = time.perf_counter()
             try:
-                from copilot.backends import load_engine
+                from copilot.serve.backends import load_engine
 
                 eng = load_engine(model, settings=dataclasses.replace(settings, adapter=""), device=settings.device,
                                   log=self.notes.append)

@@ -27,8 +27,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
-from copilot.config import Settings, load_settings
-from copilot.types import CopilotError
+from copilot.core.settings import Settings, load_settings
+from copilot.core.types import CopilotError
 from lsp import positions
 from lsp.adapters import AdapterSlot
 from lsp.cache import TypedAheadCache

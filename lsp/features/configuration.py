@@ -56,7 +56,7 @@ def apply(ls: Any, options: Any) -> list[str]:
             problems.append("adapter must be a string")
     backend = _get(data, "backend")
     if backend is not None:
-        from copilot.backends import BACKENDS
+        from copilot.serve.backends import BACKENDS
 
         if backend in BACKENDS:
             if backend != ls.settings.backend:

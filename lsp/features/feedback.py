@@ -17,8 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from copilot import paths
-from copilot.types import FeedbackEvent
+from copilot.core import paths
+from copilot.core.types import FeedbackEvent
 from lsp.features.util import plain
 
 FILE_NAME = "lsp-feedback.jsonl"

@@ -7,7 +7,7 @@ import asyncio
 import json
 
 import pytest
-from harness import Session, frame
+from helpers.lsp_harness import Session, frame
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
@@ -284,10 +284,10 @@ def test_model_that_fails_to_load_keeps_the_server_up(tiny_model_dir, tmp_path):
 
 
 def test_adapter_hot_swap_between_requests(tiny_model_dir, tmp_path):
-    from train_fixtures import save_tiny_adapter
+    from helpers.train_fixtures import save_tiny_adapter
 
-    from copilot.registry import Registry
-    from copilot.types import AdapterManifest
+    from copilot.adapters.registry import Registry
+    from copilot.core.types import AdapterManifest
 
     home = tmp_path / "home"
     reg = Registry(home / "adapters")
@@ -331,7 +331,7 @@ def test_adapter_hot_swap_between_requests(tiny_model_dir, tmp_path):
 def test_real_embedded_model_session(real_model_home, tmp_path, monkeypatch, backend):
     """The packaged Qwen2.5-Coder-0.5B behind the server: a completion and a streamed explanation,
     on the default backend (llama.cpp when installed) and on the transformers reference."""
-    from copilot.engine_llama import available
+    from copilot.serve.llama import available
 
     monkeypatch.setenv("COPILOT_BACKEND", backend)
     expected = "llama.cpp" if backend == "auto" and available()[0] else "transformers"
@@ -362,7 +362,7 @@ def test_tcp_transport(tiny_model_dir, tmp_path):
     import socket
     import subprocess
 
-    from harness import server_cmd, server_env
+    from helpers.lsp_harness import server_cmd, server_env
     from pygls.lsp.client import LanguageClient
 
     with socket.socket() as sock:

@@ -8,7 +8,7 @@ import json
 import random
 
 import pytest
-from harness import RawPipe, frame
+from helpers.lsp_harness import RawPipe, frame
 
 pytestmark = pytest.mark.timeout(300)
 

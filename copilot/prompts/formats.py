@@ -1,0 +1,161 @@
+"""Prompt formats: fill-in-the-middle per model family (chosen from the tokenizer's special tokens)
+and the chat prompts used for explanations.
+
+Orders:
+  psm — prefix, suffix, middle (what every FIM model was trained on)
+  spm — suffix, prefix, middle: typing only appends to the prefix, so a KV cache of the previous
+        keystroke's prompt stays valid (our adapters are trained on both orders)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from copilot.core.types import UserInputError
+
+
+@dataclass(frozen=True)
+class FimFormat:
+    family: str
+    prefix_tok: str
+    suffix_tok: str
+    middle_tok: str
+    stop_tokens: tuple[str, ...]
+    file_sep: str | None = None  # token that introduces another file, with its path
+    repo_name: str | None = None
+    # CodeLlama puts spaces around its sentinels.
+    spaced: bool = False
+    orders: tuple[str, ...] = field(default=("psm", "spm"))
+
+    def build(self, prefix: str, suffix: str, order: str = "psm", *, path: str | None = None,
+              context: tuple[tuple[str, str], ...] | list[tuple[str, str]] = ()) -> str:
+        """The FIM prompt text. `context` = (path, snippet) from other files, placed first.
+
+        Suffix-first prompts get no repository header: adapters learn that order without one, and with
+        it the model writes a file's first line (`from __future__ import annotations`) wherever the
+        cursor is (company@1 at 10 typing points in real files: 10 of 10 suffix-first completions with
+        the header were such a line; without it they complete the code, as prefix-suffix-middle does)."""
+        head = ""
+        if self.file_sep and (context or path) and order != "spm":
+            for cpath, snippet in context:
+                head += f"{self.file_sep}{cpath}\n{snippet.rstrip()}\n"
+            if path:
+                head += f"{self.file_sep}{path}\n"
+        if self.spaced:
+            if order == "spm":
+                return f"{head}{self.prefix_tok} {self.suffix_tok}{suffix} {self.middle_tok}{prefix}"
+            return f"{head}{self.prefix_tok} {prefix} {self.suffix_tok}{suffix} {self.middle_tok}"
+        if order == "spm":
+            return f"{head}{self.suffix_tok}{suffix}{self.prefix_tok}{prefix}{self.middle_tok}"
+        if order != "psm":
+            raise ValueError(f"unknown FIM order {order!r}")
+        return f"{head}{self.prefix_tok}{prefix}{self.suffix_tok}{suffix}{self.middle_tok}"
+
+
+FAMILIES: tuple[FimFormat, ...] = (
+    FimFormat(
+        family="qwen", prefix_tok="<|fim_prefix|>", suffix_tok="<|fim_suffix|>", middle_tok="<|fim_middle|>",
+        stop_tokens=("<|endoftext|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|fim_pad|>",
+                     "<|file_sep|>", "<|repo_name|>", "<|im_end|>", "<|im_start|>"),
+        file_sep="<|file_sep|>", repo_name="<|repo_name|>",
+    ),
+    FimFormat(
+        family="starcoder", prefix_tok="<fim_prefix>", suffix_tok="<fim_suffix>", middle_tok="<fim_middle>",
+        stop_tokens=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<file_sep>", "<repo_name>"),
+        file_sep="<file_sep>", repo_name="<repo_name>",
+    ),
+    FimFormat(
+        family="deepseek", prefix_tok="<｜fim▁begin｜>", suffix_tok="<｜fim▁hole｜>", middle_tok="<｜fim▁end｜>",
+        stop_tokens=("<｜end▁of▁sentence｜>", "<|EOT|>", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
+    ),
+    FimFormat(
+        family="codellama", prefix_tok="<PRE>", suffix_tok="<SUF>", middle_tok="<MID>",
+        stop_tokens=("<EOT>", "</s>"), spaced=True,
+    ),
+)
+
+
+def _vocab(tokenizer) -> set[str]:
+    toks: set[str] = set()
+    try:
+        toks.update(tokenizer.get_vocab().keys())
+    except Exception:
+        pass
+    try:
+        toks.update(str(t) for t in tokenizer.all_special_tokens)
+        toks.update(str(t) for t in getattr(tokenizer, "added_tokens_encoder", {}).keys())
+    except Exception:
+        pass
+    return toks
+
+
+def detect_fim(tokenizer) -> FimFormat | None:
+    """The FIM format whose three sentinels all exist in the tokenizer, or None."""
+    vocab = _vocab(tokenizer)
+    for fmt in FAMILIES:
+        if {fmt.prefix_tok, fmt.suffix_tok, fmt.middle_tok} <= vocab:
+            return fmt
+        # SentencePiece vocabularies (CodeLlama) may store the sentinels with a leading '▁'.
+        if fmt.spaced and {"▁" + fmt.prefix_tok, "▁" + fmt.suffix_tok, "▁" + fmt.middle_tok} <= vocab:
+            return fmt
+    return None
+
+
+def fim_format_for(tokenizer, model_name: str = "this model") -> FimFormat:
+    fmt = detect_fim(tokenizer)
+    if fmt is None:
+        raise UserInputError(
+            f"{model_name} has no fill-in-the-middle tokens (none of the Qwen, StarCoder, DeepSeek or CodeLlama "
+            "formats); completions need a FIM-trained code model such as Qwen2.5-Coder"
+        )
+    return fmt
+
+
+def stop_token_ids(tokenizer, fmt: FimFormat | None) -> list[int]:
+    """Ids of every end/FIM/chat token the tokenizer knows (generation stops on any of them)."""
+    names = set(fmt.stop_tokens if fmt else ())
+    names.update({"<|endoftext|>", "<|im_end|>", "<|EOT|>", "<EOT>", "</s>", "<｜end▁of▁sentence｜>"})
+    ids: set[int] = set()
+    vocab = _vocab(tokenizer)
+    for n in names:
+        if n in vocab:
+            i = tokenizer.convert_tokens_to_ids(n)
+            if isinstance(i, int) and i >= 0 and i != getattr(tokenizer, "unk_token_id", None):
+                ids.add(i)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return sorted(ids)
+
+
+LANGUAGE_NAMES = {
+    "python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "tsx": "TypeScript (TSX)",
+    "go": "Go", "java": "Java", "rust": "Rust", "c": "C", "cpp": "C++",
+}
+
+EXPLAIN_SYSTEM = (
+    "You are a senior software engineer. You explain code to a colleague who is new to the codebase: "
+    "what it does, its inputs and outputs, and anything surprising. Be concise and concrete; use Markdown."
+)
+
+
+def explain_messages(code: str, path: str, language: str | None, symbol: str | None, truncated: bool = False) -> list[dict]:
+    lang = LANGUAGE_NAMES.get(language or "", language or "")
+    fence = (language or "").replace("tsx", "typescript").replace("cpp", "cpp")
+    note = " (the file is long; this is only its beginning)" if truncated else ""
+    if symbol:
+        ask = f"Explain what `{symbol}` in `{path}` does, in 2-4 sentences."
+    else:
+        ask = f"Give a short overview (3-5 sentences) of what the {lang} file `{path}` does{note}."
+    return [
+        {"role": "system", "content": EXPLAIN_SYSTEM},
+        {"role": "user", "content": f"{ask}\n\n```{fence}\n{code}\n```"},
+    ]
+
+
+def explain_prompt(tokenizer, code: str, path: str, language: str | None, symbol: str | None,
+                   truncated: bool = False) -> str:
+    msgs = explain_messages(code, path, language, symbol, truncated)
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    # Base models without a chat template: a plain instruction layout.
+    return f"{msgs[0]['content']}\n\n{msgs[1]['content']}\n\nExplanation:\n"
