@@ -16,9 +16,7 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +25,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
+from copilot.core.git import git
 from copilot.core.settings import Settings, load_settings
 from copilot.core.types import CopilotError
 from lsp import positions
@@ -35,48 +34,13 @@ from lsp.cache import TypedAheadCache
 from lsp.context import StickySnippets
 from lsp.engine_handle import EngineHandle
 from lsp.scheduler import Scheduler
+from lsp.state import LspConfig, Served
 from lsp.transport import Framer, decode, dispatch, resync_point
 
 log = logging.getLogger("copilot.lsp")
 
 SERVER_NAME = "copilot-lsp"
 SERVER_VERSION = "0.1.0"
-
-
-@dataclass
-class LspConfig:
-    """What the client may set via initializationOptions / workspace/didChangeConfiguration."""
-
-    model: str | None = None  # None = settings.model (or --model)
-    adapter: str | None = None  # None = workspace mapping / settings.adapter; "" = base model
-    max_tokens: int | None = None  # None = settings.completion.max_new_tokens
-    debounce_ms: int = 75  # a hint for the client; the server does not sleep
-    enabled: bool = True
-    languages: dict[str, bool] = field(default_factory=dict)  # languageId -> enabled; "*" = default
-    other_files: bool = True  # snippets from other open documents
-
-    def language_enabled(self, language_id: str | None) -> bool:
-        if not self.enabled:
-            return False
-        if language_id and language_id in self.languages:
-            return bool(self.languages[language_id])
-        return bool(self.languages.get("*", True))
-
-
-@dataclass
-class Served:
-    """A completion we showed, kept briefly so accept/reject feedback can be logged."""
-
-    id: str
-    text: str
-    adapter: str | None
-    adapter_version: int | None
-    latency_ms: float
-    language: str | None
-    path: str | None
-    from_cache: bool
-    replace_suffix_chars: int = 0
-    time: float = field(default_factory=time.time)
 
 
 class CopilotProtocol(LanguageServerProtocol):
@@ -163,9 +127,8 @@ class CopilotServer(LanguageServer):
         except CopilotError as exc:
             self.notify_user(f"copilot: settings ignored: {exc}", types.MessageType.Warning)
         try:
-            out = subprocess.run(["git", "-C", str(self.root_path), "config", "--get", "remote.origin.url"],
-                                 capture_output=True, text=True, timeout=5)
-            self.remote_url = out.stdout.strip() or None
+            url = git(self.root_path, "config", "--get", "remote.origin.url", check=False, timeout=5).strip()
+            self.remote_url = url or None
         except (OSError, subprocess.SubprocessError):
             self.remote_url = None
 

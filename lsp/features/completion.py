@@ -11,7 +11,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from lsp.features.inline_completion import item_command, suggest
+from lsp.suggest import item_command, suggest
 
 
 def register(server: Any) -> None:

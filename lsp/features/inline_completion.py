@@ -1,168 +1,17 @@
 """textDocument/inlineCompletion (LSP 3.18): ghost text at the cursor.
 
-Single line when the cursor is mid-line, a block at the end of a line or on an empty line
-(the engine decides from the text around the cursor). The flow of one request:
-1. the typed-ahead cache: if the user typed the first characters of a suggestion shown here,
-   the rest is returned without a model call;
-2. otherwise the request is queued on the scheduler under the document's URI: a newer request
-   for the same document, or the client's $/cancelRequest, stops the generation within a token;
-3. the prompt is the text around the cursor (bounded) plus snippets of other open documents of
-   the same language (kept while the cursor stays near, so the prompt's start stays put); the engine
-   reuses its KV cache for the unchanged prompt prefix, and a cancelled request still reads the part
-   before the cursor's line when nothing else waits (the next keystroke's prompt starts the same).
-Nothing is returned (an empty list) while the model loads, if it failed, or for a disabled
-language; never an error.
+Single line when the cursor is mid-line, a block at the end of a line or on an empty line (the engine
+decides from the text around the cursor). The work — typed-ahead cache, scheduling, prompt, engine call —
+is `lsp.suggest.suggest`; this feature turns its answer into an InlineCompletionList (empty, never an error).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
 
-from lsp import context, positions
-from lsp.features.util import doc_path, open_document
-from lsp.scheduler import Superseded
-from lsp.server import Served
-
-log = logging.getLogger("copilot.lsp")
-
-# LSP languageIds the engine names differently
-ENGINE_LANG = {"javascriptreact": "javascript", "typescriptreact": "tsx"}
-
-# The engine keeps only a token budget of the text around the cursor; never hand it megabytes.
-MAX_PROMPT_CHARS = 32_000
-# ... but the text handed over must start at the same place while the user types: the engine keeps the
-# start of its prompt window fixed by offsets into that text (see BaseEngine._budget), and a start that
-# moved with every keystroke would re-read the whole window each time. So it starts on a multiple of this.
-PREFIX_START_STEP = 8_192
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    text: str
-    start: types.Position
-    end: types.Position
-    served: Served
-
-
-async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | None:
-    """The completion at a position, or None. Shared by inline completion and completion."""
-    t0 = time.perf_counter()
-    ls.counters["requests"] += 1
-    snap = ls.snapshots.pop(uri, None)  # taken whether or not this request gets to use it
-    doc = open_document(ls, uri)
-    if doc is None:
-        ls.counters["empty"] += 1
-        return None
-    language = doc.language_id
-    if not ls.config.language_enabled(language):
-        ls.counters["disabled"] += 1
-        return None
-    text = snap[2] if snap is not None and snap[:2] == (line, character) else doc.source
-    enc = ls.encoding
-    index = positions.LineIndex(text)
-    offset = index.offset(line, character, enc)
-    cur_line, cur_char = index.position(offset, enc)
-    crlf = "\r\n" in text[max(0, offset - 2000): offset + 2000]
-    prefix, suffix = text[:offset], text[offset:]
-    path = doc_path(uri)
-
-    start = types.Position(line=cur_line, character=cur_char)
-    hit = ls.cache.get(uri, prefix, suffix)
-    if hit is not None:
-        ls.counters["cache_hits"] += 1
-        old: Served = hit.entry.meta
-        latency = (time.perf_counter() - t0) * 1000
-        served = Served(ls.next_id(), hit.text, old.adapter, old.adapter_version, latency, language, path, True,
-                        replace_suffix_chars=old.replace_suffix_chars)
-        ls.remember(served)
-        ls.last_latency_ms = latency
-        return Suggestion(hit.text, start, _end(index, offset, old.replace_suffix_chars, enc), served)
-
-    h = ls.engine
-    if h.state != "ready":
-        ls.counters["empty"] += 1
-        return None
-    engine = h.engine
-    p_bounded, s_bounded = prefix[bounded_start(len(prefix)):], suffix[:MAX_PROMPT_CHARS]
-    snippets: tuple[tuple[str, str], ...] = ()
-    if ls.config.other_files:
-        def choose() -> tuple[tuple[str, str], ...]:
-            docs = [context.OpenDoc(doc_path(d.uri) or d.uri, d.language_id, d.source)
-                    for d in list(ls.workspace.text_documents.values()) if d.uri != doc.uri]
-            return context.snippets(p_bounded, language, path, docs, ls.settings.completion.other_files_tokens)
-
-        snippets = ls.snippet_memo.get(uri, cur_line, choose)
-    max_tokens = ls.config.max_tokens
-
-    def work(cancel):
-        t_run = time.perf_counter()
-        adapter = ls.ensure_adapter(engine)
-        comp = engine.complete(p_bounded, s_bounded, ENGINE_LANG.get(language or "", language), adapter, path=path, context=snippets,
-                               max_new_tokens=max_tokens, cancel=cancel,
-                               keep_warming=lambda: not ls.scheduler.others_waiting(uri))
-        ls.counters["generated_tokens"] += comp.generated_tokens
-        if comp.stop_reason == "cancelled":  # the engine confirms it stopped early
-            ls.counters["stopped_generations"] += 1
-        if log.isEnabledFor(logging.DEBUG):
-            trace = getattr(engine, "last_trace", None) or {}
-            log.debug("completion %s:%d:%d waited %.0f ms, ran %.0f ms, %s -> %r", path, line, character,
-                      (t_run - t0) * 1000, (time.perf_counter() - t_run) * 1000,
-                      " ".join(f"{k}={v}" for k, v in trace.items()), comp.text[:40])
-        return comp, adapter, ls.adapter_version
-
-    ls.counters["model_calls"] += 1
-    try:
-        comp, adapter, version = await ls.scheduler.submit(uri, work)
-    except Superseded:
-        ls.counters["cancelled"] += 1
-        return None
-    except asyncio.CancelledError:
-        ls.counters["cancelled"] += 1
-        raise
-    except Exception as exc:  # noqa: BLE001 - a failing model call is an empty answer plus a log line
-        ls.log_message(f"copilot: completion failed: {exc}", types.MessageType.Error)
-        ls.counters["empty"] += 1
-        return None
-    if comp.stop_reason == "cancelled":
-        ls.counters["cancelled"] += 1
-        return None
-    latency = (time.perf_counter() - t0) * 1000
-    ls.last_latency_ms = latency
-    out = comp.text.replace("\r\n", "\n").replace("\n", "\r\n") if crlf else comp.text
-    if not out.strip():
-        ls.counters["empty"] += 1
-        return None
-    served = Served(ls.next_id(), out, adapter, version, latency, language, path, False,
-                    replace_suffix_chars=comp.replace_suffix_chars)
-    ls.remember(served)
-    ls.cache.put(uri, prefix, suffix, out, meta=served)
-    return Suggestion(out, start, _end(index, offset, comp.replace_suffix_chars, enc), served)
-
-
-def bounded_start(prefix_len: int) -> int:
-    """Where the prefix handed to the engine starts: at most MAX_PROMPT_CHARS + PREFIX_START_STEP before the
-    cursor, on a multiple of PREFIX_START_STEP (it moves once per 8 KiB typed, not per keystroke)."""
-    return max(0, (prefix_len - MAX_PROMPT_CHARS) // PREFIX_START_STEP * PREFIX_START_STEP)
-
-
-def _end(index: positions.LineIndex, offset: int, replace: int, enc: str) -> types.Position:
-    if replace <= 0:
-        line, char = index.position(offset, enc)
-    else:
-        line_no, _ = index.position(offset, enc)
-        line_end = index.offset(line_no, 1 << 30, enc)
-        line, char = index.position(min(offset + replace, line_end), enc)
-    return types.Position(line=line, character=char)
-
-
-def item_command(served: Served) -> types.Command:
-    return types.Command(title="copilot: accepted", command="copilot.accepted", arguments=[served.id])
+from lsp.suggest import item_command, suggest
 
 
 def register(server: Any) -> None:

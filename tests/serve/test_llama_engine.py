@@ -77,7 +77,7 @@ def test_typing_in_a_long_file_keeps_the_suffix_first_cache(llama):
 def test_typing_past_the_servers_prefix_bound_keeps_the_cache(llama):
     """The server hands the engine at most ~32 KiB before the cursor; that text must start at the same place
     while the user types, or the prompt window's anchor breaks and every keystroke re-reads the window."""
-    from lsp.features.inline_completion import MAX_PROMPT_CHARS, bounded_start
+    from lsp.suggest import MAX_PROMPT_CHARS, bounded_start
 
     body = "".join(f"def helper_{i}(x):\n    return x * {i} + len(str(x))\n\n\n" for i in range(900))
     assert len(body) > MAX_PROMPT_CHARS + 8192
