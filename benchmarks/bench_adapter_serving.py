@@ -52,13 +52,7 @@ def main() -> None:
     from copilot.core.settings import Settings
     from copilot.serve.llama import LlamaEngine
 
-    def truncate_to(self, n):
-        self.llm._ctx.kv_cache_seq_rm(-1, n, -1)
-        self.llm.n_tokens = n
-        del self._live_ids[n:]
-
-    LlamaEngine._truncate_to = truncate_to
-    text = (REPO / "copilot" / "engine_llama.py").read_text()
+    text = (REPO / "copilot" / "serve" / "llama.py").read_text()
     rows = []
     for label, merge, adapter in (("base model", True, None), ("runtime LoRA", False, args.adapter),
                                   ("merged (Q8_0 adapted weights)", True, args.adapter)):

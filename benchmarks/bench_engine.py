@@ -75,7 +75,7 @@ def main() -> None:
     if not args.skip_cold:
         with tempfile.TemporaryDirectory() as td:
             t0 = time.time()
-            subprocess.run([sys.executable, "-c", f"from copilot.models import resolve_model; resolve_model({args.model!r})"],
+            subprocess.run([sys.executable, "-c", f"from copilot.models.packaged import resolve_model; resolve_model({args.model!r})"],
                            env=dict(os.environ, COPILOT_HOME=td), check=True, capture_output=True)
             cold = time.time() - t0
             cold_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -101,22 +101,24 @@ def main() -> int:
     import detect_secrets.core.scan  # noqa: F401  (~0.1 s; the first secret scan imported it inside the run)
 
     from indexer.languages import SUPPORTED_LANGUAGES
-    from indexer.pipeline import IndexConfig, index_repos
+    from indexer.mine.config import IndexConfig
+    from indexer.mine.index import index_repos
 
     import_s = time.perf_counter() - t0
     # Once-per-process setup, like the imports: detect-secrets loads its plugins and compiles their regexes
     # on the first scan, tree-sitter compiles each language's query on first use, datasketch's LSH finds its
     # band/row split by numerical integration (~4 ms) and the MinHash permutations are drawn once.
     t0 = time.perf_counter()
-    from indexer import filters as F
+    from indexer.filters.dedup import NearDupIndex
+    from indexer.filters.secrets import detect_secrets_session, find_secrets
     from indexer.languages import get_parser, get_query
 
-    with F.detect_secrets_session():
-        F.find_secrets('api_key = "Zx81mQ2vLp0sT7rWy4Nb"\n')
+    with detect_secrets_session():
+        find_secrets('api_key = "Zx81mQ2vLp0sT7rWy4Nb"\n')
     for lang in SUPPORTED_LANGUAGES:
         get_parser(lang)
         get_query(lang)
-    F.NearDupIndex(threshold=IndexConfig().near_dup_threshold).minhash(" ".join(f"t{i}" for i in range(40)))
+    NearDupIndex(threshold=IndexConfig().near_dup_threshold).minhash(" ".join(f"t{i}" for i in range(40)))
     setup_s = time.perf_counter() - t0
     n_commits = int(_git(repo, "rev-list", "--count", "HEAD").strip())
     with tempfile.TemporaryDirectory(prefix="bench-indexer-") as tmp:

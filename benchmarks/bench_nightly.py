@@ -80,13 +80,13 @@ target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
 [adapters.company]
 repos = ["{repo}"]
 """)
-    from copilot.nightly import cycle as nightly
+    from copilot.nightly.run import Options, run as run_cycle
 
     rows = []
 
     def night(label: str) -> dict:
         t0 = time.perf_counter()
-        st = nightly.run(nightly.Options(config=str(cfg), log=lambda s: print("  " + s, file=sys.stderr)))
+        st = run_cycle(Options(config=str(cfg), log=lambda s: print("  " + s, file=sys.stderr)))
         wall = time.perf_counter() - t0
         ad = st["adapters"]["company"]
         mined = ad.get("mined") or {}

@@ -85,7 +85,8 @@ def peak_rss_mb() -> float:
 
 def side_ours(a) -> dict:
     from copilot.core.settings import Settings, TrainSettings
-    from copilot.train.loop import TrainRecipe, train
+    from copilot.train.loop import train
+    from copilot.train.recipe import TrainRecipe
 
     os.environ["COPILOT_HOME"] = tempfile.mkdtemp(prefix="bench-home-")
     s = Settings()
@@ -106,7 +107,7 @@ def side_trainer(a, bf16: bool = False) -> dict:
     from copilot.core.settings import TrainSettings
     from copilot.models.packaged import resolve_model
     from copilot.prompts.formats import detect_fim
-    from copilot.train.loop import load_pairs
+    from indexer.dataset import load_with_manifest as load_pairs
     from copilot.train.data import encode_rows
 
     ts = TrainSettings(max_seq_len=a.max_seq_len, r=a.r, alpha=2 * a.r)
@@ -209,8 +210,10 @@ def print_compare(results: list[dict]) -> str:
 # ---------------------------------------------------------------------------- full run
 def full(a) -> None:
     from copilot.core.settings import Settings, TrainSettings
-    from copilot.evaluate.run import evaluate, markdown, to_json, write_report
-    from copilot.train.loop import TrainRecipe, train
+    from copilot.evaluate.report import markdown, to_json, write_report
+    from copilot.evaluate.run import evaluate
+    from copilot.train.loop import train
+    from copilot.train.recipe import TrainRecipe
 
     results_dir = ROOT / "benchmarks" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)

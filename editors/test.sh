@@ -20,7 +20,7 @@ step "tiny model"
 WORK=${COPILOT_TEST_HOME:-$ROOT/.copilot-home}/editors
 mkdir -p "$WORK"
 TINY=$WORK/tiny-model
-"$PY" -c "import sys; from copilot.tiny import make_tiny_model; make_tiny_model(sys.argv[1])" "$TINY" >/dev/null 2>&1 \
+"$PY" -c "import sys; sys.path.insert(0, 'tests'); from helpers.tiny import make_tiny_model; make_tiny_model(sys.argv[1])" "$TINY" >/dev/null 2>&1 \
   || { echo "editors/test.sh: could not build the tiny model in $TINY" >&2; exit 1; }
 export COPILOT_LSP=$LSP COPILOT_TINY_MODEL=$TINY
 

@@ -12,6 +12,9 @@ Layout of an output directory (``datasets.load_from_disk(DIR)`` loads it as a Da
 
 Everything is written to a temporary sibling directory and renamed into place: an interrupted run leaves
 the previous dataset intact. An output directory holding a different dataset is refused unless forced.
+
+This module is the one owner of these file names: everything else reads a dataset through it
+(load_pairs / load_with_manifest, split_rows, has_dataset, indexed_head, state_path, read_manifest).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from copilot.core.files import read_json
 from copilot.core.types import TrainingPair, UserInputError
 
 MANIFEST = "manifest.json"
@@ -53,15 +57,39 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
         raise UserInputError(f"{path}: unreadable manifest ({e}); use --force to replace the dataset") from None
 
 
+def has_dataset(out: Path) -> bool:
+    """Whether `out` holds a written pairs dataset (its manifest is there)."""
+    return (Path(out) / MANIFEST).is_file()
+
+
+def state_path(out: Path) -> Path:
+    """index_state.json of the dataset in `out`: what was mined (per repo head, commits, blob shas)."""
+    return Path(out) / STATE
+
+
 def read_state(out: Path) -> dict[str, Any]:
-    path = Path(out) / STATE
+    path = state_path(out)
     if not path.is_file():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def indexed_head(out: Path) -> str | None:
+    """The HEAD the dataset in `out` was last mined at (its first repo); None when nothing readable was mined."""
+    state = read_json(state_path(out), {})
+    return next(iter((state.get("repos") or {}).values()), {}).get("head")
+
+
+def split_rows(out: Path, split: str) -> list[dict[str, Any]]:
+    """The rows of one split of the dataset in `out` (from its parquet copy); [] when there is none."""
+    return _parquet_rows(Path(out) / PARQUET_DIR / f"{split}.parquet")
+
+
 def read_pool(out: Path) -> list[dict[str, Any]]:
-    path = Path(out) / POOL
+    return _parquet_rows(Path(out) / POOL)
+
+
+def _parquet_rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     import pyarrow.parquet as pq
@@ -158,6 +186,7 @@ def write_dataset(out: Path, splits: dict[str, list[dict[str, Any]]], pool: list
             keys, matrix = signatures
             state = {**state, "near_dup_keys": keys}
             np.save(tmp / SIGNATURES, matrix, allow_pickle=False)
+        # Plain writes: the whole folder is renamed into place (_swap), and these keep the default file mode.
         (tmp / STATE).write_text(json.dumps(state), encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _swap(tmp, out)
@@ -185,15 +214,48 @@ def _swap(tmp: Path, out: Path) -> None:
 
 
 def load_pairs(out: Path, split: str | None = None):
-    """Load the saved dataset (a DatasetDict, or one split). An empty split loads as an empty Dataset
-    (datasets 5.2 cannot load a saved split with zero rows)."""
+    """Load the saved dataset (a DatasetDict of the splits in its dataset_dict.json, or one split).
+    An empty split loads as an empty Dataset (datasets 5.2 cannot load a saved split with zero rows).
+    A missing, foreign or damaged dataset is a UserInputError saying so (the trainer shows it as is)."""
     from datasets import Dataset, DatasetDict, load_from_disk
 
     out = Path(out)
+    if not out.is_dir():
+        raise UserInputError(f"dataset not found: {out}")
     parts = {}
-    for name in SPLITS:
-        state = json.loads((out / name / "state.json").read_text(encoding="utf-8"))
-        parts[name] = (load_from_disk(str(out / name)) if state.get("_data_files")
-                       else Dataset.from_dict(_columns([]), features=_features()))
+    for name in _saved_splits(out):
+        try:
+            state = json.loads((out / name / "state.json").read_text(encoding="utf-8"))
+            parts[name] = (load_from_disk(str(out / name)) if state.get("_data_files")
+                           else Dataset.from_dict(_columns([]), features=_features()))
+        except (FileNotFoundError, ValueError, OSError, IndexError, json.JSONDecodeError) as exc:
+            raise UserInputError(f"{out}: split {name!r} is unreadable ({exc})") from None
     dd = DatasetDict(parts)
     return dd[split] if split else dd
+
+
+def load_with_manifest(out: Path):
+    """-> (DatasetDict, manifest dict): what training and evaluation read. A missing manifest is {}."""
+    dd = load_pairs(out)
+    path = Path(out) / MANIFEST
+    manifest: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserInputError(f"{path}: unreadable dataset manifest: {exc}") from None
+    return dd, manifest
+
+
+def _saved_splits(out: Path) -> list[str]:
+    """The split names recorded in dataset_dict.json (DatasetDict.save_to_disk)."""
+    index = out / "dataset_dict.json"
+    try:
+        splits = json.loads(index.read_text(encoding="utf-8"))["splits"] if index.is_file() else None
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise UserInputError(f"{out} is not a pairs dataset (unreadable {index.name}: {exc})") from None
+    if splits is None:
+        if (out / "state.json").is_file():
+            raise UserInputError(f"{out} is a single split; expected a dataset with 'train' and 'test' splits")
+        raise UserInputError(f"{out} is not a pairs dataset (no dataset_dict.json; build one with `copilot index`)")
+    return list(splits)

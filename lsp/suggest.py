@@ -50,17 +50,50 @@ class Suggestion:
     served: Served
 
 
+@dataclass(frozen=True)
+class _Cursor:
+    """One request's view of its document: the text as it was when the request arrived, split at the cursor."""
+
+    uri: str
+    doc: Any
+    language: str | None
+    path: str | None
+    index: positions.LineIndex
+    offset: int
+    start: types.Position
+    prefix: str
+    suffix: str
+    crlf: bool
+    encoding: str
+
+    def end(self, replace_suffix_chars: int) -> types.Position:
+        return _end(self.index, self.offset, replace_suffix_chars, self.encoding)
+
+
 async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | None:
     """The completion at a position, or None. Shared by inline completion and completion."""
     t0 = time.perf_counter()
     ls.counters["requests"] += 1
+    cur = _read_cursor(ls, uri, line, character)
+    if cur is None:
+        return None
+    cached = _from_cache(ls, cur, t0)
+    if cached is not None:
+        return cached
+    if ls.engine.state != "ready":
+        ls.counters["empty"] += 1
+        return None
+    answer = await _generate(ls, cur, t0, line, character)
+    return _finish(ls, cur, answer, t0) if answer is not None else None
+
+
+def _read_cursor(ls: Any, uri: str, line: int, character: int) -> _Cursor | None:
     snap = ls.snapshots.pop(uri, None)  # taken whether or not this request gets to use it
     doc = open_document(ls, uri)
     if doc is None:
         ls.counters["empty"] += 1
         return None
-    language = doc.language_id
-    if not ls.config.language_enabled(language):
+    if not ls.config.language_enabled(doc.language_id):
         ls.counters["disabled"] += 1
         return None
     text = snap[2] if snap is not None and snap[:2] == (line, character) else doc.source
@@ -68,57 +101,67 @@ async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | 
     index = positions.LineIndex(text)
     offset = index.offset(line, character, enc)
     cur_line, cur_char = index.position(offset, enc)
-    crlf = "\r\n" in text[max(0, offset - 2000): offset + 2000]
-    prefix, suffix = text[:offset], text[offset:]
-    path = doc_path(uri)
+    return _Cursor(uri, doc, doc.language_id, doc_path(uri), index, offset,
+                   types.Position(line=cur_line, character=cur_char), text[:offset], text[offset:],
+                   "\r\n" in text[max(0, offset - 2000): offset + 2000], enc)
 
-    start = types.Position(line=cur_line, character=cur_char)
-    hit = ls.cache.get(uri, prefix, suffix)
-    if hit is not None:
-        ls.counters["cache_hits"] += 1
-        old: Served = hit.entry.meta
-        latency = (time.perf_counter() - t0) * 1000
-        served = Served(ls.next_id(), hit.text, old.adapter, old.adapter_version, latency, language, path, True,
-                        replace_suffix_chars=old.replace_suffix_chars)
-        ls.remember(served)
-        ls.last_latency_ms = latency
-        return Suggestion(hit.text, start, _end(index, offset, old.replace_suffix_chars, enc), served)
 
-    h = ls.engine
-    if h.state != "ready":
-        ls.counters["empty"] += 1
+def _from_cache(ls: Any, cur: _Cursor, t0: float) -> Suggestion | None:
+    """The rest of a suggestion shown here whose first characters the user has typed, without a model call."""
+    hit = ls.cache.get(cur.uri, cur.prefix, cur.suffix)
+    if hit is None:
         return None
-    engine = h.engine
-    p_bounded, s_bounded = prefix[bounded_start(len(prefix)):], suffix[:MAX_PROMPT_CHARS]
-    snippets: tuple[tuple[str, str], ...] = ()
-    if ls.config.other_files:
-        def choose() -> tuple[tuple[str, str], ...]:
-            docs = [context.OpenDoc(doc_path(d.uri) or d.uri, d.language_id, d.source)
-                    for d in list(ls.workspace.text_documents.values()) if d.uri != doc.uri]
-            return context.snippets(p_bounded, language, path, docs, ls.settings.completion.other_files_tokens)
+    ls.counters["cache_hits"] += 1
+    old: Served = hit.entry.meta
+    latency = (time.perf_counter() - t0) * 1000
+    served = Served(ls.next_id(), hit.text, old.adapter, old.adapter_version, latency, cur.language, cur.path, True,
+                    replace_suffix_chars=old.replace_suffix_chars)
+    ls.remember(served)
+    ls.last_latency_ms = latency
+    return Suggestion(hit.text, cur.start, cur.end(old.replace_suffix_chars), served)
 
-        snippets = ls.snippet_memo.get(uri, cur_line, choose)
+
+def _snippets(ls: Any, cur: _Cursor, prefix: str) -> tuple[tuple[str, str], ...]:
+    """Snippets of other open documents of the language, kept while the cursor stays near."""
+    if not ls.config.other_files:
+        return ()
+
+    def choose() -> tuple[tuple[str, str], ...]:
+        docs = [context.OpenDoc(doc_path(d.uri) or d.uri, d.language_id, d.source)
+                for d in list(ls.workspace.text_documents.values()) if d.uri != cur.doc.uri]
+        return context.snippets(prefix, cur.language, cur.path, docs, ls.settings.completion.other_files_tokens)
+
+    return ls.snippet_memo.get(cur.uri, cur.start.line, choose)
+
+
+async def _generate(ls: Any, cur: _Cursor, t0: float, line: int, character: int):
+    """Queue the model call on the scheduler; -> (completion, adapter, version), or None when superseded,
+    cancelled or failed (a failure is logged, never raised to the client)."""
+    engine = ls.engine.engine
+    p_bounded, s_bounded = cur.prefix[bounded_start(len(cur.prefix)):], cur.suffix[:MAX_PROMPT_CHARS]
+    snippets = _snippets(ls, cur, p_bounded)
     max_tokens = ls.config.max_tokens
+    language = ENGINE_LANG.get(cur.language or "", cur.language)
 
     def work(cancel):
         t_run = time.perf_counter()
         adapter = ls.ensure_adapter(engine)
-        comp = engine.complete(p_bounded, s_bounded, ENGINE_LANG.get(language or "", language), adapter, path=path, context=snippets,
+        comp = engine.complete(p_bounded, s_bounded, language, adapter, path=cur.path, context=snippets,
                                max_new_tokens=max_tokens, cancel=cancel,
-                               keep_warming=lambda: not ls.scheduler.others_waiting(uri))
+                               keep_warming=lambda: not ls.scheduler.others_waiting(cur.uri))
         ls.counters["generated_tokens"] += comp.generated_tokens
         if comp.stop_reason == "cancelled":  # the engine confirms it stopped early
             ls.counters["stopped_generations"] += 1
         if log.isEnabledFor(logging.DEBUG):
             trace = getattr(engine, "last_trace", None) or {}
-            log.debug("completion %s:%d:%d waited %.0f ms, ran %.0f ms, %s -> %r", path, line, character,
+            log.debug("completion %s:%d:%d waited %.0f ms, ran %.0f ms, %s -> %r", cur.path, line, character,
                       (t_run - t0) * 1000, (time.perf_counter() - t_run) * 1000,
                       " ".join(f"{k}={v}" for k, v in trace.items()), comp.text[:40])
         return comp, adapter, ls.adapter_version
 
     ls.counters["model_calls"] += 1
     try:
-        comp, adapter, version = await ls.scheduler.submit(uri, work)
+        answer = await ls.scheduler.submit(cur.uri, work)
     except Superseded:
         ls.counters["cancelled"] += 1
         return None
@@ -129,20 +172,26 @@ async def suggest(ls: Any, uri: str, line: int, character: int) -> Suggestion | 
         ls.log_message(f"copilot: completion failed: {exc}", types.MessageType.Error)
         ls.counters["empty"] += 1
         return None
-    if comp.stop_reason == "cancelled":
+    if answer[0].stop_reason == "cancelled":
         ls.counters["cancelled"] += 1
         return None
+    return answer
+
+
+def _finish(ls: Any, cur: _Cursor, answer, t0: float) -> Suggestion | None:
+    """Record and cache what the model answered, in the document's line endings."""
+    comp, adapter, version = answer
     latency = (time.perf_counter() - t0) * 1000
     ls.last_latency_ms = latency
-    out = comp.text.replace("\r\n", "\n").replace("\n", "\r\n") if crlf else comp.text
+    out = comp.text.replace("\r\n", "\n").replace("\n", "\r\n") if cur.crlf else comp.text
     if not out.strip():
         ls.counters["empty"] += 1
         return None
-    served = Served(ls.next_id(), out, adapter, version, latency, language, path, False,
+    served = Served(ls.next_id(), out, adapter, version, latency, cur.language, cur.path, False,
                     replace_suffix_chars=comp.replace_suffix_chars)
     ls.remember(served)
-    ls.cache.put(uri, prefix, suffix, out, meta=served)
-    return Suggestion(out, start, _end(index, offset, comp.replace_suffix_chars, enc), served)
+    ls.cache.put(cur.uri, cur.prefix, cur.suffix, out, meta=served)
+    return Suggestion(out, cur.start, cur.end(comp.replace_suffix_chars), served)
 
 
 def bounded_start(prefix_len: int) -> int:

@@ -13,25 +13,17 @@ and of the base GGUF, written to a temporary name and renamed: a reader never se
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
-import os
-from contextlib import contextmanager
 from pathlib import Path
 
+from copilot.adapters.gguf_files import file_sha256, gguf_for
+from copilot.adapters.lora_weights import load_float32
 from copilot.core import paths
+from copilot.core.files import atomic_path, sha256_file
 from copilot.core.types import CopilotError, UserInputError
 
 PREFIX = "base_model.model."
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def base_info(base_gguf: Path) -> tuple[str, int, frozenset[str]]:
@@ -50,25 +42,9 @@ def _base_info(path: str, size: int, mtime: int) -> tuple[str, int, frozenset[st
     return arch, blocks, frozenset(t.name for t in r.tensors)
 
 
-@contextmanager
-def atomic_file(out: Path):
-    """A temporary path next to `out`, renamed to `out` when the block succeeds and removed otherwise:
-    a reader never sees half a file. A failed write (disk full) is a CopilotError naming `out`."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise CopilotError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def convert(adapter_dir: str | Path, base_gguf: str | Path, out: str | Path) -> Path:
     """Write the LoRA GGUF of the peft adapter in `adapter_dir` for `base_gguf` to `out` (atomically)."""
     import gguf
-    from safetensors.torch import load_file
 
     adapter_dir, base_gguf, out = Path(adapter_dir), Path(base_gguf), Path(out)
     cfg_file, weights = adapter_dir / "adapter_config.json", adapter_dir / "adapter_model.safetensors"
@@ -89,7 +65,7 @@ def convert(adapter_dir: str | Path, base_gguf: str | Path, out: str | Path) -> 
         raise UserInputError(f"{base_gguf}: architecture {arch!r} is unknown to gguf-py")
     tmap = gguf.get_tensor_name_map(arch_enum, blocks)
 
-    tensors = load_file(str(weights))
+    tensors = load_float32(weights)
     pairs: dict[str, dict[str, object]] = {}
     for key, t in tensors.items():
         if ".lora_A." in key:
@@ -104,11 +80,11 @@ def convert(adapter_dir: str | Path, base_gguf: str | Path, out: str | Path) -> 
         name = tmap.get_name(hf, try_suffixes=(".weight", ".bias"))
         if name is None or name not in base_names:
             raise UserInputError(f"{adapter_dir}: adapter weight {hf!r} has no matching tensor in {base_gguf.name}")
-        pairs.setdefault(name, {})[part] = t.float().numpy()
+        pairs.setdefault(name, {})[part] = t
     if not pairs:
         raise UserInputError(f"{adapter_dir}: the adapter has no LoRA weights")
 
-    with atomic_file(out) as tmp:
+    with atomic_path(out) as tmp:
         w = gguf.GGUFWriter(str(tmp), arch)
         w.add_type(gguf.GGUFType.ADAPTER)
         w.add_string(gguf.Keys.Adapter.TYPE, "lora")
@@ -135,13 +111,11 @@ def cache_dir() -> Path:
 
 def cached_gguf_adapter(adapter_dir: str | Path, base_gguf: str | Path) -> Path:
     """The cached LoRA GGUF for this adapter + base (converted on first use; keyed by content)."""
-    from copilot.serve.llama import file_sha256
-
     adapter_dir, base_gguf = Path(adapter_dir), Path(base_gguf)
     weights = adapter_dir / "adapter_model.safetensors"
     if not weights.is_file():
         raise UserInputError(f"{adapter_dir}: no adapter_model.safetensors")
-    key = f"{_sha256(weights)[:20]}-{file_sha256(base_gguf)[:12]}"
+    key = f"{sha256_file(weights)[:20]}-{file_sha256(base_gguf)[:12]}"
     out = cache_dir() / f"{key}.gguf"
     if out.is_file():
         return out
@@ -153,8 +127,6 @@ def prepare_for_serving(adapter_dir: str | Path, base_model: str, log=None) -> P
     packaged models do), and build its merged model (adapter_merge), so the server's first request with
     the new version does not pay for it.
     Best effort: a failure is logged and the server converts (or falls back) on load."""
-    from copilot.serve.llama import gguf_for
-
     try:
         base = gguf_for(base_model)
     except CopilotError:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from copilot.core import paths
-from copilot.adapters.gguf_lora import atomic_file
+from copilot.core.files import atomic_path
 from copilot.core.types import UserInputError
 
 MERGED_TYPE = "Q8_0"
@@ -51,7 +51,7 @@ def merge(base_gguf: str | Path, lora_gguf: str | Path, out: str | Path, progres
         raise UserInputError(f"{lora_gguf}: adapted tensors missing from {base_gguf.name}: {', '.join(missing[:3])}")
     qtype = gguf.GGMLQuantizationType[MERGED_TYPE]
 
-    with atomic_file(out) as tmp:
+    with atomic_path(out) as tmp:
         w = gguf.GGUFWriter(str(tmp), arch)
         for field in base.fields.values():
             if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):

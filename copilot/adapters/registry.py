@@ -1,10 +1,10 @@
 """The adapter registry: versioned LoRA adapters under the data root.
 
-Layout (``copilot.paths.adapters_dir()``)::
+Layout (``copilot.core.paths.adapters_dir()``)::
 
     adapters/NAME/VERSION/adapter_config.json
     adapters/NAME/VERSION/adapter_model.safetensors
-    adapters/NAME/VERSION/manifest.json        (copilot.types.AdapterManifest)
+    adapters/NAME/VERSION/manifest.json        (copilot.core.types.AdapterManifest)
     adapters/NAME/active.json                  {"active": V, "previous": V | null, "history": [...]}
     adapters/NAME/.registry.lock               short lock around registry changes
     adapters/NAME/.train.lock                  held for a whole training run of NAME
@@ -25,7 +25,6 @@ No torch import here: the server and CLI list adapters without loading a model.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -34,11 +33,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from copilot.core import paths
+from copilot.core.clock import now_iso
+from copilot.core.files import sha256_file, write_json_atomic
 from copilot.core.types import AdapterManifest, CopilotError, UserInputError
 
 WEIGHTS = "adapter_model.safetensors"
@@ -52,14 +52,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PROMOTE_METRICS = ("fim.edit_sim", "fim.exact_match", "explain.cosine")
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_name(name: str) -> str:
     if not _NAME_RE.match(name or ""):
         raise UserInputError(
@@ -68,27 +60,14 @@ def check_name(name: str) -> str:
     return name
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _disk_error(exc: OSError, what: str) -> CopilotError:
-    if exc.errno == errno.ENOSPC:
+def _disk_error(exc: OSError | CopilotError, what: str) -> CopilotError:
+    """A failed registry write (an OSError, or core.files' CopilotError around one) in the registry's words."""
+    cause = exc if isinstance(exc, OSError) else exc.__context__
+    if not isinstance(cause, OSError):
+        return CopilotError(f"cannot write while {what}: {exc}; the registry is unchanged")
+    if cause.errno == errno.ENOSPC:
         return CopilotError(f"disk full while {what}; the registry is unchanged")
-    return CopilotError(f"cannot write while {what}: {exc.strerror or exc}; the registry is unchanged")
+    return CopilotError(f"cannot write while {what}: {cause.strerror or cause}; the registry is unchanged")
 
 
 def manifest_from_dict(data: dict[str, Any]) -> AdapterManifest:
@@ -273,12 +252,12 @@ class Registry:
                 shutil.copyfile(src / WEIGHTS, tmp / WEIGHTS)
                 data.update(
                     name=name, version=version, status="candidate",
-                    weights_sha256=sha256_file(tmp / WEIGHTS), created=data.get("created") or _now(),
+                    weights_sha256=sha256_file(tmp / WEIGHTS), created=data.get("created") or now_iso(),
                 )
                 m = manifest_from_dict(data)
-                _write_json_atomic(tmp / MANIFEST, m.to_dict())
+                write_json_atomic(tmp / MANIFEST, m.to_dict())
                 os.rename(tmp, ndir / str(version))
-            except OSError as exc:
+            except (OSError, CopilotError) as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise _disk_error(exc, f"saving adapter {name}@{version}") from None
             except BaseException:
@@ -299,16 +278,16 @@ class Registry:
                 else:
                     data[k] = v
             try:
-                _write_json_atomic(p, data)
-            except OSError as exc:
+                write_json_atomic(p, data)
+            except (OSError, CopilotError) as exc:
                 raise _disk_error(exc, f"updating {name}@{version}") from None
         return self.manifest(name, version)
 
     def _set_pointer(self, name: str, active: int | None, previous: int | None, history: list[int]) -> None:
-        ptr = {"active": active, "previous": previous, "history": history, "changed": _now()}
+        ptr = {"active": active, "previous": previous, "history": history, "changed": now_iso()}
         try:
-            _write_json_atomic(self.root / name / POINTER, ptr)
-        except OSError as exc:
+            write_json_atomic(self.root / name / POINTER, ptr)
+        except (OSError, CopilotError) as exc:
             raise _disk_error(exc, f"switching the active version of {name}") from None
         # Mirror statuses into the manifests for readers that look at one folder only.
         for v in self.versions(name):
@@ -318,8 +297,8 @@ class Registry:
                 want = "active" if v == active else ("retired" if v in history else "candidate")
                 if data.get("status") != want:
                     data["status"] = want
-                    _write_json_atomic(p, data)
-            except (OSError, json.JSONDecodeError):
+                    write_json_atomic(p, data)
+            except (OSError, CopilotError, json.JSONDecodeError):
                 pass  # the pointer is the source of truth
 
     def compare_for_promote(self, cand: AdapterManifest, act: AdapterManifest) -> tuple[str, float, float] | None:

@@ -16,7 +16,7 @@ from copilot.core.types import CopilotError
 def _make_reporter(console):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from indexer.pipeline import Reporter
+    from indexer.mine.config import Reporter
 
     class RichReporter(Reporter):
         def __init__(self) -> None:
@@ -99,7 +99,8 @@ def index(repos, out, since, languages, force, as_json, secrets, test_fraction, 
     from rich.console import Console
 
     from indexer.languages import parse_language_list
-    from indexer.pipeline import IndexConfig, index_repos
+    from indexer.mine.config import IndexConfig
+    from indexer.mine.index import index_repos
 
     console = Console(stderr=True)
     try:

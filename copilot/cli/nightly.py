@@ -1,8 +1,8 @@
 """CLI: `copilot retrain` (one nightly cycle, or --history) and `copilot schedule install|status|remove`.
 
-Registered in copilot/cli.py LAZY_COMMANDS as
-    "retrain":  ("copilot.commands_nightly:retrain_cmd", ...)
-    "schedule": ("copilot.commands_nightly:schedule_group", ...)
+Registered in copilot/cli/main.py LAZY_COMMANDS as
+    "retrain":  ("copilot.cli.nightly:retrain_cmd", ...)
+    "schedule": ("copilot.cli.nightly:schedule_group", ...)
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from copilot.cli.train import _errors
+from copilot.cli.common import errors
 
 
 @click.command("retrain")
@@ -23,14 +23,16 @@ from copilot.cli.train import _errors
 @click.option("--dry-run", is_flag=True, help="Fetch and say what would be mined; no indexing, training or promotion.")
 @click.option("--json", "as_json", is_flag=True, help="Print the cycle report as JSON.")
 @click.option("--history", "show_history", is_flag=True, help="List past cycles and their decisions.")
-@_errors
+@errors
 def retrain_cmd(config, adapter, dry_run, as_json, show_history):
     """Nightly retraining: update repos, mine what is new, train a warm-started candidate on new + replayed
     pairs, evaluate it against the active adapter on the newest commits, and promote it only if better."""
-    from copilot.nightly import cycle as nightly
+    from copilot.nightly.report import summary_lines
+    from copilot.nightly.run import Options, run
+    from copilot.nightly.state import history
 
     if show_history:
-        rows = nightly.history(50)
+        rows = history(50)
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
@@ -44,11 +46,11 @@ def retrain_cmd(config, adapter, dry_run, as_json, show_history):
                 click.echo(f"    {name}: {why}")
         return
     log = (lambda s: click.echo(s, err=True)) if not as_json else (lambda s: None)
-    state = nightly.run(nightly.Options(config=str(config) if config else None, only=adapter, dry_run=dry_run, log=log))
+    state = run(Options(config=str(config) if config else None, only=adapter, dry_run=dry_run, log=log))
     if as_json:
         click.echo(json.dumps(state, indent=2, default=str))
     else:
-        click.echo("\n".join(nightly.summary_lines(state)))
+        click.echo("\n".join(summary_lines(state)))
     failed = [n for n, a in state["adapters"].items() if a.get("error")]
     if failed:
         sys.exit(1)
@@ -62,7 +64,7 @@ def schedule_group():
 @schedule_group.command("install")
 @click.option("--at", "at", default="02:00", show_default=True, help="Time of day, HH:MM (local time).")
 @click.option("--config", "config", type=click.Path(path_type=Path), default=None, help="nightly.toml to use.")
-@_errors
+@errors
 def schedule_install(at, config):
     from copilot.nightly import schedule
 
@@ -77,7 +79,7 @@ def schedule_install(at, config):
 
 @schedule_group.command("status")
 @click.option("--json", "as_json", is_flag=True)
-@_errors
+@errors
 def schedule_status(as_json):
     from copilot.nightly import schedule
 
@@ -98,7 +100,7 @@ def schedule_status(as_json):
 
 
 @schedule_group.command("remove")
-@_errors
+@errors
 def schedule_remove():
     from copilot.nightly import schedule
 

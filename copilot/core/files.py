@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,9 +21,8 @@ def atomic_path(out: str | Path) -> Iterator[Path]:
     """A temporary path next to `out`, renamed onto `out` when the block succeeds and removed otherwise."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(name)
+    # A unique name, not created here: the caller's open() creates it with the usual (umask) permissions.
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
         os.replace(tmp, out)

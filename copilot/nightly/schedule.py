@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from copilot.core import paths
+from copilot.core.files import write_text_atomic
 from copilot.core.types import CopilotError, UserInputError
 
 UNIT = "copilot-nightly"
@@ -96,13 +97,6 @@ def cron_line(at: str, config: str | Path | None) -> str:
     return f"{m} {h} * * * {cmd} >/dev/null 2>&1 {MARK}"
 
 
-def _write(p: Path, text: str) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, p)
-
-
 def _crontab_read() -> list[str]:
     p = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
     return p.stdout.splitlines() if p.returncode == 0 else []
@@ -124,8 +118,8 @@ def install(at: str = "02:00", config: str | Path | None = None) -> dict[str, An
         _crontab_write(lines)
         return {"backend": "cron", "line": lines[-1], "at": at}
     d = unit_dir()
-    _write(d / f"{UNIT}.service", service_text(config))
-    _write(d / f"{UNIT}.timer", timer_text(at))
+    write_text_atomic(d / f"{UNIT}.service", service_text(config))
+    write_text_atomic(d / f"{UNIT}.timer", timer_text(at))
     ok1, msg1 = _systemctl("daemon-reload")
     ok2, msg2 = _systemctl("enable", "--now", f"{UNIT}.timer") if ok1 else (False, msg1)
     return {"backend": "systemd", "units": [str(d / f"{UNIT}.service"), str(d / f"{UNIT}.timer")], "at": at,
@@ -147,9 +141,9 @@ def status() -> dict[str, Any]:
         if lines:
             f = lines[0].split()
             out.update(installed=True, backend="cron", at=f"{int(f[1]):02d}:{int(f[0]):02d}", line=lines[0])
-    from copilot.nightly import cycle as nightly
+    from copilot.nightly.state import history
 
-    hist = nightly.history(1)
+    hist = history(1)
     out["last_cycle"] = hist[0] if hist else None
     return out
 

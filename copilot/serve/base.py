@@ -1,6 +1,7 @@
 """What every inference backend shares: prompt budgeting, FIM order choice, early stopping,
-post-processing, explanations. Backends (copilot.engine: transformers; copilot.engine_llama: llama.cpp)
-supply tokenization, adapters and `_generate` (greedy decoding with KV reuse and cancellation).
+post-processing, explanations. Backends (copilot.serve.hf: transformers; copilot.serve.llama: llama.cpp)
+supply tokenization, adapters and `_generate` (KV reuse around the shared greedy loop of copilot.serve.decode).
+Which sections an explanation covers is planned in copilot.serve.explain.
 
 No torch here: the llama.cpp backend must not pay for importing it.
 """
@@ -11,12 +12,13 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from copilot.core.settings import Settings
-from copilot.serve.postprocess import cut_repetition, early_cut, wants_multiline, postprocess
+from copilot.serve.explain import explain_sections
+from copilot.serve.postprocess import finish_completion, generation_stop_rule, wants_multiline
 from copilot.prompts.formats import FimFormat, explain_prompt, fim_format_for
-from copilot.core.types import Completion, Explanation, UserInputError
+from copilot.core.types import Completion, Explanation
 
 
 class BaseEngine:
@@ -182,17 +184,7 @@ class BaseEngine:
         ids = self.tokenizer.encode(prompt, add_special_tokens=False)
         warm_until = self._stable_tokens(fim, prompt, p_prompt, s, order, path if ctx else None, ctx)
         max_lines = cs.max_lines
-
-        def should_stop(out_ids: list[int], text: str) -> bool:
-            body = text[len(strip_ws):] if text.startswith(strip_ws) else text
-            if single:
-                return ("\n" in body and bool(body.split("\n", 1)[0].strip())) or cut_repetition(body)[1]
-            if not body.endswith("\n"):
-                return False  # check rules only when a line is complete
-            if body.count("\n") > max_lines + 1:
-                return True
-            return early_cut(body, prefix, suffix)
-
+        should_stop = generation_stop_rule(prefix, suffix, strip_ws, single=single, max_lines=max_lines)
         with self.lock:
             ctx_mgr = self._adapter_ctx(adapter)
             with ctx_mgr:
@@ -201,16 +193,8 @@ class BaseEngine:
                     cancel=cancel, warm_until=warm_until, keep_warming=keep_warming,
                 )
         raw = self.tokenizer.decode(out, skip_special_tokens=False)
-        body = raw
-        if strip_ws:
-            body = raw[len(strip_ws):] if raw.startswith(strip_ws) else raw.lstrip(" \t")
-        if reason == "cancelled":
-            text, why = "", "cancelled"
-        else:
-            text, why = postprocess(body, prefix, suffix, multiline=not single, max_lines=max_lines,
-                                    stop_strings=self._stop_strings)
-            if why is None:
-                why = "eos" if reason == "eos" else ("line" if reason == "rule" else reason)
+        text, why = finish_completion(raw, reason, prefix, suffix, strip_ws, single=single, max_lines=max_lines,
+                                      stop_strings=self._stop_strings)
         return Completion(
             text=text, raw=raw, stop_reason=why, model=self.model_name, adapter=adapter,
             prompt_tokens=len(ids), generated_tokens=len(out), latency_ms=(time.perf_counter() - t0) * 1000,
@@ -252,32 +236,3 @@ class BaseEngine:
             results.append(self.explain(code, path, adapter, symbol=sym, language=lang, on_text=on_text,
                                         cancel=cancel, truncated=truncated))
         return results
-
-
-
-def explain_sections(source: str, path: str, settings: Settings, symbol: str | None = None
-                     ) -> Iterator[tuple[str | None, str, str | None, bool]]:
-    """(symbol or None for the overview, code, language, truncated) for each section of an explanation."""
-    from indexer.extract import extract_units
-    from indexer.languages import language_for_path
-
-    es = settings.explain
-    language = language_for_path(path)
-    units = []
-    if language:
-        try:
-            units = extract_units(source, language, path, top_level_only=symbol is None)
-        except Exception:  # a parser failure must not stop the overview
-            units = []
-    if symbol:
-        matches = [u for u in units if u.name == symbol or u.qualname == symbol]
-        if not matches:
-            known = ", ".join(sorted({u.qualname for u in units})[:15]) or "none found"
-            raise UserInputError(f"no function or class named '{symbol}' in {path} (known: {known})")
-        u = matches[0]
-        yield u.qualname, u.text[: es.max_input_chars], language, len(u.text) > es.max_input_chars
-        return
-    truncated = len(source) > es.max_input_chars
-    yield None, source[: es.max_input_chars], language, truncated
-    for u in units[: es.max_symbols]:
-        yield u.qualname, u.text[: es.max_input_chars], language, len(u.text) > es.max_input_chars

@@ -5,7 +5,7 @@
 - A small LRU of KV caches keyed by (adapter, document): the next request reuses the cached
   keys/values of its longest common token prefix, so typing re-reads only what changed.
 - Early stopping while generating (all end/FIM tokens, end of line for mid-line cursors, too many
-  lines), then the pure rules of `copilot.postprocess` shape what the editor shows.
+  lines), then the pure rules of `copilot.serve.postprocess` shape what the editor shows.
 
 torch/transformers/peft are imported here (and in the trainer) only.
 """
@@ -20,7 +20,8 @@ from typing import Callable
 
 from copilot.core import paths
 from copilot.core.settings import Settings, load_settings
-from copilot.serve.base import BaseEngine, explain_sections  # noqa: F401 - explain_sections re-exported
+from copilot.serve.base import BaseEngine
+from copilot.serve.decode import greedy_decode
 from copilot.prompts.formats import FimFormat, detect_fim, fim_format_for, stop_token_ids
 from copilot.core.types import CopilotError, UserInputError
 
@@ -77,7 +78,7 @@ class Engine(BaseEngine):
         settings = settings or load_settings()
         spec = str(model or settings.model)
         folder = resolve_model(spec, progress=progress, log=log)
-        from copilot.train.loop import pick_device
+        from copilot.models.device import pick_device
 
         dev = pick_device(device if device != "auto" else settings.device)
         if settings.threads > 0:
@@ -220,41 +221,29 @@ class Engine(BaseEngine):
         self.stats["reused_tokens"] += reuse
         self.stats["prefilled_tokens"] += len(ids) - reuse
         fed = list(ids[:reuse])
-        pending = ids[reuse:]
-        out: list[int] = []
-        reason = "length"
-        stop = set(self._stop_ids)
-        emitted = ""
+        logits = None
+
+        def feed(tokens: list[int], step: int) -> bool:
+            nonlocal cache, logits
+            if cancel is not None and cancel.is_set():
+                return False
+            inp = torch.tensor([tokens], dtype=torch.long, device=self.device)
+            res = self.model(input_ids=inp, past_key_values=cache, use_cache=True)
+            cache, logits = res.past_key_values, res.logits[0, -1]
+            fed.extend(tokens)
+            return True
+
+        def next_id(out: list[int]) -> int:
+            if repetition_penalty != 1.0 and out:
+                prev = torch.tensor(sorted(set(out)), device=logits.device)
+                sel = logits[prev]
+                logits[prev] = torch.where(sel > 0, sel / repetition_penalty, sel * repetition_penalty)
+            return int(torch.argmax(logits))
+
         with torch.inference_mode():
-            for step in range(max_new_tokens + 1):
-                if cancel is not None and cancel.is_set():
-                    reason = "cancelled"
-                    break
-                inp = torch.tensor([pending], dtype=torch.long, device=self.device)
-                res = self.model(input_ids=inp, past_key_values=cache, use_cache=True)
-                cache = res.past_key_values
-                fed.extend(pending)
-                if step == max_new_tokens:
-                    break
-                logits = res.logits[0, -1]
-                if repetition_penalty != 1.0 and out:
-                    prev = torch.tensor(sorted(set(out)), device=logits.device)
-                    sel = logits[prev]
-                    logits[prev] = torch.where(sel > 0, sel / repetition_penalty, sel * repetition_penalty)
-                nxt = int(torch.argmax(logits))
-                if nxt in stop:
-                    reason = "eos"
-                    break
-                out.append(nxt)
-                pending = [nxt]
-                if on_text is not None or should_stop is not None:
-                    text = self.tokenizer.decode(out, skip_special_tokens=False)
-                    if on_text is not None and not text.endswith("\ufffd"):
-                        on_text(text[len(emitted):])
-                        emitted = text
-                    if should_stop is not None and should_stop(out, text):
-                        reason = "rule"
-                        break
+            out, reason = greedy_decode(feed, next_id, lambda out: self.tokenizer.decode(out, skip_special_tokens=False),
+                                        ids[reuse:], max_new_tokens=max_new_tokens, stop_ids=self._stop_ids,
+                                        should_stop=should_stop, on_text=on_text)
         if cache_key is not None and reason != "cancelled":
             self._put_cache(cache_key, fed, cache)
         return out, reason

@@ -4,17 +4,18 @@ Why: on a 2-core CPU, prefill is compute-bound (~175 tokens/s), so a completion 
 the prompt is not re-read on every keystroke. This backend keeps, per (adapter, document, order),
 the tokens whose keys/values sit in llama.cpp's KV cache; the next request evaluates only the tokens
 after the longest common prefix. With an adapter trained on suffix-first (SPM) prompts, typing only
-appends to the prompt and nearly the whole cache survives (see copilot.engine_base.preferred_order).
+appends to the prompt and nearly the whole cache survives (see copilot.serve.base.preferred_order).
 
 - The live context holds one document's cache; switching documents saves the sequence's state into
-  a small LRU (a few MB each for the 0.5B model) and restores the other's.
+  a small LRU (a few MB each for the 0.5B model) and restores the other's (copilot.serve.llama_kv).
 - Adapters: peft folders from the registry, converted once to llama.cpp's LoRA GGUF
-  (copilot.lora_gguf) and cached by content hash. By default (`adapter_merge`) the adapter is merged
-  into the base (copilot.merge_gguf) and the engine loads that model: a runtime LoRA costs ~70% more
+  (copilot.adapters.gguf_lora) and cached by content hash. By default (`adapter_merge`) the adapter is merged
+  into the base (copilot.adapters.gguf_merge) and the engine loads that model: a runtime LoRA costs ~70% more
   per decoded token on 2 cores. Switching to another adapter (or the
   base) then reloads the model (~1-2 s, caches dropped); with adapter_merge = false switching is
   `llama_set_adapters_lora` on the one model.
-- Greedy decoding, cancellation checked before every token, one generation at a time (`lock`).
+- Greedy decoding (copilot.serve.decode), cancellation checked before every token, one generation at a
+  time (`lock`).
 
 `llama_cpp` (llama-cpp-python) is optional: `available()` says whether it imports; `load` raises
 `BackendUnavailable` with the reason, and callers fall back to the transformers engine.
@@ -23,19 +24,22 @@ appends to the prompt and nearly the whole cache survives (see copilot.engine_ba
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from copilot.adapters.gguf_files import NoGGUF, file_sha256, gguf_for
 from copilot.core.settings import Settings, load_settings
-from copilot.serve.base import BaseEngine
-from copilot.prompts.formats import detect_fim, stop_token_ids
 from copilot.core.types import CopilotError, UserInputError
+from copilot.prompts.formats import detect_fim, stop_token_ids
+from copilot.serve.base import BaseEngine
+from copilot.serve.decode import greedy_decode
+from copilot.serve.llama_kv import LlamaKvCache
+from copilot.serve.llama_tokenizer import LlamaTokenizer
 
 
 class BackendUnavailable(CopilotError):
@@ -53,78 +57,7 @@ def available() -> tuple[bool, str]:
     return True, getattr(llama_cpp, "__version__", "?")
 
 
-def gguf_for(spec: str, progress=None) -> Path:
-    """The GGUF file that serves a model spec: a packaged name (assembled, sha256-verified), a .gguf
-    file, or a folder holding exactly one .gguf. Anything else: BackendUnavailable."""
-    from copilot.models import packaged as models
-
-    if spec in models.PACKAGED:
-        return models.assemble_gguf(spec, progress)
-    p = Path(spec).expanduser()
-    if p.is_file() and p.suffix == ".gguf":
-        return p
-    if p.is_dir():
-        ggufs = sorted(p.glob("*.gguf"))
-        if len(ggufs) == 1:
-            return ggufs[0]
-    raise BackendUnavailable(f"no GGUF file for model '{spec}' (llama.cpp serves packaged models and .gguf files)")
-
-
-def file_sha256(path: Path) -> str:
-    stamp = path.with_name(path.name + ".sha256")  # written by models.assemble_gguf
-    if stamp.is_file():
-        return stamp.read_text().strip()
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
-
-
-class LlamaTokenizer:
-    """The few tokenizer methods copilot.prompts and the engine use, over llama.cpp's vocabulary."""
-
-    def __init__(self, llm) -> None:
-        self._llm = llm
-        model = llm._model
-        self._vocab = {model.token_get_text(i): i for i in range(model.n_vocab())}
-        self.eos_token_id = model.token_eos()
-        self.eos_token = model.token_get_text(self.eos_token_id)
-        self.unk_token_id = None
-        self.all_special_tokens: list[str] = []
-        self.chat_template = llm.metadata.get("tokenizer.chat_template")
-        self._chat = None
-
-    def get_vocab(self) -> dict[str, int]:
-        return self._vocab
-
-    def convert_tokens_to_ids(self, token: str) -> int:
-        return self._vocab.get(token, -1)
-
-    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        if not text:
-            return []
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_special_tokens, special=True)
-
-    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
-        return self._llm.detokenize(list(ids), special=not skip_special_tokens).decode("utf-8", errors="replace")
-
-    def apply_chat_template(self, messages, tokenize: bool = False, add_generation_prompt: bool = True) -> str:
-        if self._chat is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            self._chat = Jinja2ChatFormatter(self.chat_template, eos_token=self.eos_token, bos_token="",
-                                             add_generation_prompt=add_generation_prompt)
-        return self._chat(messages=messages).prompt
-
-
-@dataclass
-class _Saved:
-    ids: list[int]
-    state: bytes
-
-
-class LlamaEngine(BaseEngine):
+class LlamaEngine(LlamaKvCache, BaseEngine):
     backend = "llama.cpp"
 
     def __init__(self, llm, *, model_name: str, gguf_path: Path, settings: Settings, max_caches: int = 8,
@@ -153,7 +86,7 @@ class LlamaEngine(BaseEngine):
         self._active: str | None = None  # adapter applied to the context now
         self._live_key: tuple | None = None  # whose tokens are in the context's KV cache
         self._live_ids: list[int] = []
-        self._saved: OrderedDict[tuple, _Saved] = OrderedDict()
+        self._saved: OrderedDict = OrderedDict()  # key -> llama_kv._Saved
         self._max_caches = max_caches
         self._base_sha: str | None = None
         self.stats = {"reused_tokens": 0, "prefilled_tokens": 0}
@@ -169,7 +102,10 @@ class LlamaEngine(BaseEngine):
             raise BackendUnavailable(f"the llama.cpp backend here is built for CPU, not {device!r}")
         settings = settings or load_settings()
         spec = str(model or settings.model)
-        path = gguf_for(spec, progress)
+        try:
+            path = gguf_for(spec, progress)
+        except NoGGUF as exc:
+            raise BackendUnavailable(str(exc)) from None
         import llama_cpp
 
         from copilot.core.paths import usable_cores
@@ -294,79 +230,7 @@ class LlamaEngine(BaseEngine):
         self._apply(adapter or None)
         yield
 
-    # ------------------------------------------------------------------ caches
-    def _drop_caches(self, adapter: str | None = None) -> None:
-        for k in [k for k in self._saved if adapter is None or k[0] == adapter]:
-            del self._saved[k]
-        if self._live_key is not None and (adapter is None or self._live_key[0] == adapter):
-            self._live_key, self._live_ids = None, []
-            self._reset_context()
-
-    def _reset_context(self) -> None:
-        self.llm._ctx.kv_cache_clear()
-        self.llm.n_tokens = 0
-
-    def _save_live(self) -> None:
-        if self._live_key is None or not self._live_ids:
-            return
-        lc, ctx = self._lc, self.llm._ctx.ctx
-        size = lc.llama_state_seq_get_size(ctx, 0)
-        buf = (ctypes.c_uint8 * size)()
-        n = lc.llama_state_seq_get_data(ctx, buf, size, 0)
-        self._saved[self._live_key] = _Saved(list(self._live_ids), bytes(buf[:n]))
-        self._saved.move_to_end(self._live_key)
-        while len(self._saved) > self._max_caches:
-            self._saved.popitem(last=False)
-
-    def _switch_to(self, key: tuple | None) -> None:
-        """Make `key`'s cached tokens the live KV cache (or an empty cache for key None)."""
-        if key is not None and key == self._live_key:
-            return
-        self._save_live()
-        self._reset_context()
-        self._live_key, self._live_ids = key, []
-        saved = self._saved.pop(key, None) if key is not None else None
-        if saved is not None:
-            buf = (ctypes.c_uint8 * len(saved.state)).from_buffer_copy(saved.state)
-            if self._lc.llama_state_seq_set_data(self.llm._ctx.ctx, buf, len(saved.state), 0):
-                self._live_ids = saved.ids
-                self.llm.n_tokens = len(saved.ids)
-            else:
-                self._reset_context()
-
     # ------------------------------------------------------------------ generation
-    def _eval(self, tokens: list[int]) -> None:
-        """Evaluate tokens after the live prefix (raises on a context overflow)."""
-        if self.llm.n_tokens + len(tokens) > self.llm.n_ctx():
-            raise UserInputError(f"prompt of {self.llm.n_tokens + len(tokens)} tokens exceeds the context of {self.llm.n_ctx()}")
-        self.llm.eval(tokens)
-        self._live_ids.extend(tokens)
-
-    PREFILL_CHUNK = 32  # tokens per llama_decode where a cancellation must stop the prefill quickly
-    WARM_CHUNK = 128  # tokens per llama_decode in the part of the prompt the next keystroke will reuse
-
-    def _prefill(self, tokens: list[int], cancel: threading.Event | None, warm_until: int = 0,
-                 keep_warming: Callable[[], bool] | None = None) -> bool:
-        """Evaluate `tokens` (the prompt after the reused cache) in chunks; False when cancelled.
-
-        Prompt positions below `warm_until` are the part the next request for this document will share
-        (everything before the cursor's line: typing changes only that line). A cancelled request (the next
-        keystroke, or the client's $/cancelRequest) still reads that part while `keep_warming()` says nothing
-        else waits for the model, so a cold prompt (seconds on 2 cores) is read once across keystrokes
-        instead of 32 tokens per request with idle gaps between. The rest stops within PREFILL_CHUNK tokens."""
-        i = 0
-        while True:
-            pos = self.llm.n_tokens
-            warm = pos < warm_until
-            if cancel is not None and cancel.is_set():
-                if not (warm and keep_warming is not None and keep_warming()):
-                    return False
-            if i >= len(tokens):
-                return True
-            step = min(self.WARM_CHUNK, warm_until - pos) if warm else self.PREFILL_CHUNK
-            self._eval(tokens[i:i + step])
-            i += step
-
     def _logits(self):
         import numpy as np
 
@@ -378,60 +242,25 @@ class LlamaEngine(BaseEngine):
                   on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
                   repetition_penalty: float = 1.0, warm_until: int = 0,
                   keep_warming: Callable[[], bool] | None = None) -> tuple[list[int], str]:
-        import time
-
-        import numpy as np
-
+        """Greedy decoding (copilot.serve.decode) on the live KV cache of `cache_key`, reusing its common prefix."""
         t_start = time.perf_counter()
-        self._switch_to(cache_key)
-        live = self._live_ids
-        n, limit = 0, min(len(live), len(ids) - 1)  # always evaluate at least one token for fresh logits
-        while n < limit and live[n] == ids[n]:
-            n += 1
-        if n < len(live):
-            self.llm._ctx.kv_cache_seq_rm(-1, n, -1)
-            del live[n:]
-            self.llm.n_tokens = n
-        self.stats["reused_tokens"] += n
-        self.stats["prefilled_tokens"] += len(ids) - n
-        out: list[int] = []
-        reason = "length"
-        stop = set(self._stop_ids)
-        emitted = ""
-        pending = ids[n:]
+        n = self._reuse_prefix(cache_key, ids)
         t_prefilled = None
+
+        def feed(tokens: list[int], step: int) -> bool:
+            nonlocal t_prefilled
+            if not self._prefill(tokens, cancel, warm_until if step == 0 else 0, keep_warming):
+                return False
+            if t_prefilled is None:
+                t_prefilled = time.perf_counter()
+            return True
+
         try:
-            for step in range(max_new_tokens + 1):
-                if not self._prefill(pending, cancel, warm_until if step == 0 else 0, keep_warming):
-                    reason = "cancelled"
-                    break
-                if t_prefilled is None:
-                    t_prefilled = time.perf_counter()
-                if step == max_new_tokens:
-                    break
-                logits = self._logits()
-                if repetition_penalty != 1.0 and out:
-                    logits = logits.copy()
-                    prev = np.array(sorted(set(out)))
-                    sel = logits[prev]
-                    logits[prev] = np.where(sel > 0, sel / repetition_penalty, sel * repetition_penalty)
-                nxt = int(np.argmax(logits))
-                if nxt in stop:
-                    reason = "eos"
-                    break
-                out.append(nxt)
-                pending = [nxt]
-                if on_text is not None or should_stop is not None:
-                    text = self.tokenizer.decode(out)
-                    if on_text is not None and not text.endswith("\ufffd"):
-                        on_text(text[len(emitted):])
-                        emitted = text
-                    if should_stop is not None and should_stop(out, text):
-                        reason = "rule"
-                        break
+            out, reason = greedy_decode(feed, lambda out: self._next_id(out, repetition_penalty), self.tokenizer.decode,
+                                        ids[n:], max_new_tokens=max_new_tokens, stop_ids=self._stop_ids,
+                                        should_stop=should_stop, on_text=on_text)
         except BaseException:
-            self._live_key, self._live_ids = None, []  # unknown state: never reuse it
-            self._reset_context()
+            self._forget_live()
             raise
         if cache_key is None:
             self._live_key, self._live_ids = None, []
@@ -440,6 +269,18 @@ class LlamaEngine(BaseEngine):
                            "prefill_ms": round(((t_prefilled or t_end) - t_start) * 1000),
                            "decode_ms": round((t_end - (t_prefilled or t_end)) * 1000)}
         return out, reason
+
+    def _next_id(self, out: list[int], repetition_penalty: float) -> int:
+        """The greedy choice from the last logits, repeated tokens penalized (as transformers does)."""
+        import numpy as np
+
+        logits = self._logits()
+        if repetition_penalty != 1.0 and out:
+            logits = logits.copy()
+            prev = np.array(sorted(set(out)))
+            sel = logits[prev]
+            logits[prev] = np.where(sel > 0, sel / repetition_penalty, sel * repetition_penalty)
+        return int(np.argmax(logits))
 
     def naive_complete(self, prefix: str, suffix: str, max_new_tokens: int | None = None) -> tuple[str, int]:
         """Baseline for benchmarks: the whole prompt evaluated from an empty cache, stopping only on end tokens."""

@@ -3,6 +3,7 @@
 Small models (the embedded 0.5B above all) do not stop by themselves: they repeat the suffix, run
 into the next function, or close brackets that already exist after the cursor. Each rule below is a
 pure function; `postprocess` applies them in order and reports which one cut the text.
+`generation_stop_rule` stops the decoding early by the same rules, and `finish_completion` shapes the result.
 """
 
 from __future__ import annotations
@@ -278,3 +279,35 @@ def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool | None = 
     if not text.strip():
         return "", "empty"
     return text, reason
+
+
+def generation_stop_rule(prefix: str, suffix: str, strip_ws: str, *, single: bool, max_lines: int):
+    """`should_stop(ids, text)` for the decode loop: a single-line completion stops after its first non-empty line
+    (or a repetition); a multi-line one, checked at line ends, after max_lines + 1 lines or an early cut.
+    `strip_ws` is indentation left out of the prompt that the model writes first."""
+
+    def should_stop(out_ids: list[int], text: str) -> bool:
+        body = text[len(strip_ws):] if text.startswith(strip_ws) else text
+        if single:
+            return ("\n" in body and bool(body.split("\n", 1)[0].strip())) or cut_repetition(body)[1]
+        if not body.endswith("\n"):
+            return False  # check rules only when a line is complete
+        if body.count("\n") > max_lines + 1:
+            return True
+        return early_cut(body, prefix, suffix)
+
+    return should_stop
+
+
+def finish_completion(raw: str, reason: str, prefix: str, suffix: str, strip_ws: str, *, single: bool,
+                      max_lines: int, stop_strings: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(text for the editor, stop reason) from the decoded output and the decode loop's stop reason."""
+    if reason == "cancelled":
+        return "", "cancelled"
+    body = raw
+    if strip_ws:
+        body = raw[len(strip_ws):] if raw.startswith(strip_ws) else raw.lstrip(" \t")
+    text, why = postprocess(body, prefix, suffix, multiline=not single, max_lines=max_lines, stop_strings=stop_strings)
+    if why is None:
+        why = "eos" if reason == "eos" else ("line" if reason == "rule" else reason)
+    return text, why

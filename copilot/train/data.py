@@ -215,3 +215,12 @@ def collate(rows: list[PackedRow], pad_id: int) -> dict[str, list[list[int]]]:
         out["labels"].append(r.labels + [IGNORE] * pad)
         out["position_ids"].append(r.position_ids + list(range(pad)))
     return out
+
+
+def dataset_tokenizer_hash(manifest: dict[str, Any]) -> str | None:
+    """The tokenizer hash the dataset was built with, when its manifest records one."""
+    for holder in (manifest, manifest.get("extra") or {}):
+        for key in ("tokenizer_sha256", "tokenizer_hash"):
+            if holder.get(key):
+                return str(holder[key])
+    return None

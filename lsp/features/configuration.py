@@ -12,6 +12,8 @@ Options (top level or under a "copilot" key; camelCase or snake_case):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
@@ -19,88 +21,92 @@ from lsprotocol import types
 from lsp.features.util import plain
 
 
-def _get(d: dict[str, Any], *names: str) -> Any:
-    for n in names:
-        if n in d:
-            return d[n]
-    return None
+@dataclass(frozen=True)
+class _Option:
+    """One client setting: its spellings, what a valid value is, and where it lands."""
+
+    name: str                      # attribute of ls.config (or ls.settings), reported as changed
+    keys: tuple[str, ...]          # the client's spellings, first present wins
+    valid: Callable[[Any], bool]
+    problem: str | None            # shown to the user for an invalid value (None: ignored silently)
+    convert: Callable[[Any], Any] = lambda v: v
+    always: bool = False           # reported as changed even when the value is the same
+    on_settings: bool = False      # a server setting (ls.settings) rather than a client option
+    none_is_value: bool = False    # an explicit null is a value (adapter: back to the workspace mapping)
+
+    def lookup(self, data: dict[str, Any]) -> tuple[bool, Any]:
+        for k in self.keys:
+            if k in data and (data[k] is not None or self.none_is_value):
+                return True, data[k]
+        return False, None
+
+
+def _number(lo: float, hi: float, integer: bool) -> Callable[[Any], bool]:
+    kinds = (int,) if integer else (int, float)
+    return lambda v: isinstance(v, kinds) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _is_backend(v: Any) -> bool:
+    from copilot.serve.backends import BACKENDS
+
+    return v in BACKENDS
+
+
+OPTIONS = (
+    _Option("model", ("model",), lambda v: isinstance(v, str) and bool(v.strip()), "model must be a non-empty string"),
+    _Option("adapter", ("adapter",), lambda v: v is None or isinstance(v, str), "adapter must be a string",
+            none_is_value=True),
+    _Option("backend", ("backend",), _is_backend, "backend must be one of auto, llama.cpp, transformers",
+            on_settings=True),
+    _Option("max_tokens", ("maxTokens", "max_tokens", "maxNewTokens"), _number(1, 1024, True),
+            "maxTokens must be an integer from 1 to 1024"),
+    _Option("debounce_ms", ("debounceMs", "debounce_ms", "debounce"), _number(0, 5000, False),
+            "debounceMs must be a number from 0 to 5000", convert=int, always=True),
+    _Option("enabled", ("enable", "enabled"), lambda v: isinstance(v, bool),
+            "enable must be true/false or a map of language -> true/false", always=True),
+    _Option("languages", ("languages",), lambda v: isinstance(v, dict) and all(isinstance(x, bool) for x in v.values()),
+            "languages must map language ids to true/false", convert=lambda v: {str(k): x for k, x in v.items()},
+            always=True),
+    _Option("other_files", ("otherFiles", "other_files"), lambda v: isinstance(v, bool), None, always=True),
+)
+
+
+def _client_options(options: Any) -> dict[str, Any] | None:
+    """The client's options as a dict (under a "copilot" key or not); `enable` given as a map of languages
+    is folded into `languages`."""
+    data = plain(options)
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("copilot"), dict):
+        data = data["copilot"]
+    enable = next((k for k in ("enable", "enabled") if data.get(k) is not None), None)
+    if enable is not None and isinstance(data[enable], dict):
+        langs = {**data[enable], **(data.get("languages") or {})}
+        data = {k: v for k, v in data.items() if k not in ("enable", "enabled")}
+        data["languages"] = langs
+    return data
 
 
 def apply(ls: Any, options: Any) -> list[str]:
     """Apply client options; returns the names of the settings that changed. Bad values are
     reported to the user (one line each) and ignored."""
-    data = plain(options)
-    if not isinstance(data, dict):
+    data = _client_options(options)
+    if data is None:
         return []
-    if isinstance(data.get("copilot"), dict):
-        data = data["copilot"]
-    cfg = ls.config
     changed: list[str] = []
-    problems: list[str] = []
-
-    model = _get(data, "model")
-    if model is not None:
-        if isinstance(model, str) and model.strip():
-            if model != cfg.model:
-                cfg.model = model
-                changed.append("model")
-        else:
-            problems.append("model must be a non-empty string")
-    if "adapter" in data:
-        adapter = data["adapter"]
-        if adapter is None or isinstance(adapter, str):
-            if adapter != cfg.adapter:
-                cfg.adapter = adapter
-                changed.append("adapter")
-        else:
-            problems.append("adapter must be a string")
-    backend = _get(data, "backend")
-    if backend is not None:
-        from copilot.serve.backends import BACKENDS
-
-        if backend in BACKENDS:
-            if backend != ls.settings.backend:
-                ls.settings.backend = backend
-                changed.append("backend")
-        else:
-            problems.append(f"backend must be one of {', '.join(BACKENDS)}")
-    mt = _get(data, "maxTokens", "max_tokens", "maxNewTokens")
-    if mt is not None:
-        if isinstance(mt, int) and not isinstance(mt, bool) and 1 <= mt <= 1024:
-            if mt != cfg.max_tokens:
-                cfg.max_tokens = mt
-                changed.append("max_tokens")
-        else:
-            problems.append("maxTokens must be an integer from 1 to 1024")
-    db = _get(data, "debounceMs", "debounce_ms", "debounce")
-    if db is not None:
-        if isinstance(db, (int, float)) and not isinstance(db, bool) and 0 <= db <= 5000:
-            cfg.debounce_ms = int(db)
-            changed.append("debounce_ms")
-        else:
-            problems.append("debounceMs must be a number from 0 to 5000")
-    en = _get(data, "enable", "enabled")
-    if en is not None:
-        if isinstance(en, bool):
-            cfg.enabled = en
-            changed.append("enabled")
-        elif isinstance(en, dict):
-            data = {**data, "languages": {**en, **(data.get("languages") or {})}}
-        else:
-            problems.append("enable must be true/false or a map of language -> true/false")
-    langs = _get(data, "languages")
-    if langs is not None:
-        if isinstance(langs, dict) and all(isinstance(v, bool) for v in langs.values()):
-            cfg.languages = {str(k): v for k, v in langs.items()}
-            changed.append("languages")
-        else:
-            problems.append("languages must map language ids to true/false")
-    of = _get(data, "otherFiles", "other_files")
-    if isinstance(of, bool):
-        cfg.other_files = of
-        changed.append("other_files")
-    for p in problems:
-        ls.notify_user(f"copilot: setting ignored: {p}", types.MessageType.Warning)
+    for opt in OPTIONS:
+        present, value = opt.lookup(data)
+        if not present:
+            continue
+        if not opt.valid(value):
+            if opt.problem:
+                ls.notify_user(f"copilot: setting ignored: {opt.problem}", types.MessageType.Warning)
+            continue
+        value = opt.convert(value)
+        target = ls.settings if opt.on_settings else ls.config
+        if opt.always or getattr(target, opt.name) != value:
+            setattr(target, opt.name, value)
+            changed.append(opt.name)
     return changed
 
 

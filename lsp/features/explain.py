@@ -74,76 +74,92 @@ async def explain(ls: Any, uri: str, rng: Any, on_markdown=None) -> dict[str, An
     doc = open_document(ls, uri)
     if doc is None:
         raise JsonRpcException(message=f"copilot.explain: document not open: {uri}", code=INVALID)
-    h = ls.engine
-    if h.state != "ready":
-        why = f"failed to load: {h.error}" if h.state == "failed" else "still loading"
-        raise JsonRpcException(message=f"copilot.explain: the model is {why}", code=FAILED)
-    engine = h.engine
-    text, enc, lang_id = doc.source, ls.encoding, doc.language_id
+    engine = _ready_engine(ls)
+    text, lang_id = doc.source, doc.language_id
     lang = LANG.get(lang_id or "", lang_id or "text")
     path = doc_path(uri) or uri
-    code: str | None = None
-    symbol: str | None = None
-    r = as_range(rng) if rng is not None else None
-    if r is not None:
-        index = positions.LineIndex(text)
-        s = index.offset(r[0][0], r[0][1], enc)
-        e = index.offset(r[1][0], r[1][1], enc)
-        sym = enclosing(text, s, lang_id)
-        if s == e:
-            if sym is not None:
-                code, symbol = text[sym.start: sym.end], sym.name
-        else:
-            code = text[s:e]
-            symbol = sym.name if sym is not None and sym.start >= s and sym.end <= e + 1 else "selection"
-    finished: list = []  # Explanations of the sections already done
-    current: list[str] = []
-
-    last_push = [0.0]
-
-    def push() -> None:
-        # at most one report per REPORT_EVERY seconds: each carries the whole markdown so far
-        now = time.monotonic()
-        if on_markdown is None or now - last_push[0] < REPORT_EVERY:
-            return
-        last_push[0] = now
-        done = [(ex.symbol, ex.text, ex.truncated) for ex in finished]
-        ls.call_soon(on_markdown, render(done + [(cur_symbol[0] if cur_symbol else None, "".join(current), False)]))
-
-    cur_symbol: list[str | None] = []
-
-    def on_section(sym: str | None) -> None:
-        if cur_symbol and current:
-            finished.append(_Done(cur_symbol[0], "".join(current)))
-        current.clear()
-        cur_symbol[:] = [sym]
-
-    def on_text(chunk: str) -> None:
-        current.append(chunk)
-        push()
+    code, symbol = _target(text, rng, ls.encoding, lang_id)
+    stream = _Stream(ls, on_markdown)
 
     def work(cancel):
         adapter = ls.ensure_adapter(engine)
         if code is not None:
-            cur_symbol[:] = [symbol]
-            ex = engine.explain(code, path, adapter, symbol=symbol, language=lang, on_text=on_text, cancel=cancel)
-            return [ex]
+            stream.on_section(symbol)
+            return [engine.explain(code, path, adapter, symbol=symbol, language=lang, on_text=stream.on_text,
+                                   cancel=cancel)]
         try:
-            return engine.explain_file(text, path, adapter, on_text=on_text, on_section=on_section, cancel=cancel)
+            return engine.explain_file(text, path, adapter, on_text=stream.on_text, on_section=stream.on_section,
+                                       cancel=cancel)
         except ImportError:  # the symbol extractor is not installed: the overview alone
-            cur_symbol[:] = [None]
-            return [engine.explain(text, path, adapter, language=lang, on_text=on_text, cancel=cancel)]
+            stream.on_section(None)
+            return [engine.explain(text, path, adapter, language=lang, on_text=stream.on_text, cancel=cancel)]
 
+    results = await _run(ls, "explain:" + uri, work)
+    sections = [(ex.symbol, ex.text, ex.truncated) for ex in results]
+    return {"markdown": render(sections), "sections": len(sections), "truncated": any(t for _, _, t in sections)}
+
+
+def _ready_engine(ls: Any) -> Any:
+    h = ls.engine
+    if h.state != "ready":
+        why = f"failed to load: {h.error}" if h.state == "failed" else "still loading"
+        raise JsonRpcException(message=f"copilot.explain: the model is {why}", code=FAILED)
+    return h.engine
+
+
+def _target(text: str, rng: Any, enc: str, lang_id: str | None) -> tuple[str | None, str | None]:
+    """(code, symbol) to explain: the selection, or the definition around an empty range's cursor;
+    (None, None) = the whole file, section by section."""
+    r = as_range(rng) if rng is not None else None
+    if r is None:
+        return None, None
+    index = positions.LineIndex(text)
+    s = index.offset(r[0][0], r[0][1], enc)
+    e = index.offset(r[1][0], r[1][1], enc)
+    sym = enclosing(text, s, lang_id)
+    if s == e:
+        return (text[sym.start: sym.end], sym.name) if sym is not None else (None, None)
+    return text[s:e], (sym.name if sym is not None and sym.start >= s and sym.end <= e + 1 else "selection")
+
+
+class _Stream:
+    """The markdown so far, reported to `on_markdown` at most once per REPORT_EVERY seconds."""
+
+    def __init__(self, ls: Any, on_markdown) -> None:
+        self.ls, self.on_markdown = ls, on_markdown
+        self.finished: list[_Done] = []
+        self.current: list[str] = []
+        self.symbol: list[str | None] = []  # [] = no section started yet
+        self.last_push = 0.0
+
+    def on_section(self, sym: str | None) -> None:
+        if self.symbol and self.current:
+            self.finished.append(_Done(self.symbol[0], "".join(self.current)))
+        self.current.clear()
+        self.symbol[:] = [sym]
+
+    def on_text(self, chunk: str) -> None:
+        self.current.append(chunk)
+        now = time.monotonic()
+        if self.on_markdown is None or now - self.last_push < REPORT_EVERY:
+            return
+        self.last_push = now
+        done = [(ex.symbol, ex.text, ex.truncated) for ex in self.finished]
+        cur = (self.symbol[0] if self.symbol else None, "".join(self.current), False)
+        self.ls.call_soon(self.on_markdown, render(done + [cur]))
+
+
+async def _run(ls: Any, key: str, work) -> list:
     try:
-        results = await ls.scheduler.submit("explain:" + uri, work)
+        return await ls.scheduler.submit(key, work)
     except Superseded:
-        raise JsonRpcException(message="copilot.explain: replaced by a newer request", code=int(types.LSPErrorCodes.RequestCancelled)) from None
+        raise JsonRpcException(message="copilot.explain: replaced by a newer request",
+                               code=int(types.LSPErrorCodes.RequestCancelled)) from None
     except (asyncio.CancelledError, JsonRpcException):
         raise
     except Exception as exc:  # noqa: BLE001
-        raise JsonRpcException(message=f"copilot.explain: {str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}", code=FAILED) from None
-    sections = [(ex.symbol, ex.text, ex.truncated) for ex in results]
-    return {"markdown": render(sections), "sections": len(sections), "truncated": any(t for _, _, t in sections)}
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise JsonRpcException(message=f"copilot.explain: {first}", code=FAILED) from None
 
 
 def register(server: Any) -> None:

@@ -157,3 +157,30 @@ def test_merge_refuses_bad_inputs_and_a_failed_write_leaves_nothing(tmp_path, ba
     with pytest.raises(CopilotError, match="No space left"):
         merge(base_gguf, good, tmp_path / "m.gguf")
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".gguf" or ".tmp-" in p.name) == ["a.gguf", "bad.gguf"]
+
+
+def test_lora_weights_read_without_torch_match_safetensors(tmp_path):
+    """The numpy reader gives the same float32 values as safetensors' torch loader for F32, F16 and BF16."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from copilot.adapters.lora_weights import load_float32
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {"a.lora_A.weight": torch.randn(4, 8, generator=g),
+               "b.lora_B.weight": torch.randn(8, 4, generator=g).to(torch.bfloat16),
+               "c.lora_A.weight": torch.randn(3, 5, generator=g).to(torch.float16)}
+    f = tmp_path / "adapter_model.safetensors"
+    save_file(tensors, str(f), metadata={"format": "pt"})
+    ours = load_float32(f)
+    ref = load_file(str(f))
+    assert set(ours) == set(ref)
+    for k, t in ref.items():
+        assert ours[k].dtype.name == "float32" and ours[k].shape == tuple(t.shape)
+        assert (ours[k] == t.float().numpy()).all(), k
+    (tmp_path / "bad.safetensors").write_bytes(b"\x05")
+    import pytest
+
+    from copilot.core.types import UserInputError
+    with pytest.raises(UserInputError, match="not a safetensors file"):
+        load_float32(tmp_path / "bad.safetensors")

@@ -46,7 +46,7 @@ def test_aggregate_groups():
 
 
 def test_minilm_cosine_ranks_paraphrase_above_unrelated():
-    from copilot.evaluate.run import Embedder
+    from copilot.evaluate.embedder import Embedder
 
     e = Embedder()
     ref = "Return the sum of two numbers."
@@ -57,7 +57,8 @@ def test_minilm_cosine_ranks_paraphrase_above_unrelated():
 def test_evaluate_base_vs_adapter_records_metrics_and_report(home, tiny_model, tmp_path):  # noqa: F811
     from copilot.core.settings import Settings
     from copilot.serve.hf import Engine
-    from copilot.evaluate.run import evaluate, markdown, write_report
+    from copilot.evaluate.report import markdown, write_report
+    from copilot.evaluate.run import evaluate
     from copilot.adapters.registry import Registry
     from copilot.core.types import AdapterManifest
 
@@ -111,7 +112,7 @@ def test_evaluate_base_vs_adapter_records_metrics_and_report(home, tiny_model, t
 def test_cli_adapters_commands(home, tiny_model, tmp_path):  # noqa: F811
     from click.testing import CliRunner
 
-    from copilot.cli.train import adapters_group
+    from copilot.cli.adapters import adapters_group
     from copilot.adapters.registry import Registry
     from copilot.core.types import AdapterManifest
 

@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from copilot.core.types import UserInputError
 from indexer import dataset as ds
 from copilot.cli.index import index as index_command
-from indexer.pipeline import IndexConfig, choose_test_commits, index_repos, split_rows
+from indexer.mine.config import IndexConfig
+from indexer.mine.index import index_repos
+from indexer.mine.split import choose_test_commits, split_rows
 from helpers.indexer_fixtures import SECRETS, SERVER_GO, SHAPES_TS, build_company_repo, commit
 
 EXPECTED = {
@@ -128,7 +130,7 @@ def test_saved_dataset_and_manifest(company):
     assert manifest["repos"][repo_key]["commits_mined"] == 6
     assert not list(out.parent.glob(".dataset.tmp-*"))
     # The trainer's loader reads the same directory.
-    from copilot.train.loop import load_pairs
+    from indexer.dataset import load_with_manifest as load_pairs
 
     loaded, loaded_manifest = load_pairs(out)
     assert len(loaded["test"]) == len(dd["test"]) and loaded_manifest["fingerprint"] == manifest["fingerprint"]

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from copilot.core.types import UserInputError
-from indexer.pipeline import IndexConfig, index_repos
-from indexer.repos import commit_changes, head_files, list_commits, open_repo, parse_since
+from indexer.git.history import commit_changes, list_commits, parse_since
+from indexer.git.repo import head_files, open_repo
+from indexer.mine.config import IndexConfig
+from indexer.mine.index import index_repos
 from helpers.indexer_fixtures import UTILS_PY_V1, UTILS_PY_V2, UTILS_PY_V3, commit, git, init_repo
 
 
@@ -99,7 +101,7 @@ def test_not_a_repo_empty_repo_and_subdirectory(tmp_path):
 
 
 def test_url_credentials_are_never_shown():
-    from indexer.repos import redact_url
+    from copilot.core.git import redact_url
 
     assert redact_url("https://bob:ghp_tok@github.com/a/b.git") == "https://github.com/a/b.git"
     assert redact_url("git@github.com:a/b.git") == "git@github.com:a/b.git"
@@ -181,7 +183,7 @@ def test_broken_syntax_keeps_the_rest_of_the_file(tmp_path):
 
 def _walk_owners(repo):
     from indexer.languages import language_for_path
-    from indexer.repos import LineOwners
+    from indexer.git.blame import LineOwners
 
     commits = list_commits(repo)
     root = LineOwners.applicable(repo, commits)
@@ -197,7 +199,7 @@ def test_line_owners_from_the_walk_match_git_blame(tmp_path):
     """Lines dated from the walk's diff hunks (new files, root-commit files changed later, renames, edits in
     the middle, deletions) are what git blame says; a binary version is left to blame."""
     from indexer.languages import language_for_path
-    from indexer.repos import blame_lines
+    from indexer.git.blame import blame_lines
     from helpers.indexer_fixtures import build_company_repo
 
     shas = build_company_repo(tmp_path / "repo")
@@ -224,7 +226,7 @@ def test_line_owners_from_the_walk_match_git_blame(tmp_path):
 
 
 def test_line_owners_only_for_a_linear_history_from_the_root(small_repo, tmp_path):
-    from indexer.repos import LineOwners
+    from indexer.git.blame import LineOwners
 
     path, shas = small_repo
     with open_repo(str(path)) as repo:

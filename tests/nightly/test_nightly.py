@@ -9,13 +9,18 @@ import pytest
 from helpers.indexer_fixtures import git
 from helpers.nightly_fixtures import add_commits, assert_registry_consistent, make_repo, write_config
 
-from copilot.nightly import cycle as nightly
+from copilot.core import paths
+from copilot.nightly.config import load_config
+from copilot.nightly.gate import decide
+from copilot.nightly.report import summary_lines
+from copilot.nightly.run import Options, run
+from copilot.nightly.state import adapter_dir, history
 from copilot.adapters.registry import Registry
 from copilot.core.types import UserInputError
 
 
 def _run(cfg: Path, **kw) -> dict:
-    return nightly.run(nightly.Options(config=str(cfg), **kw))
+    return run(Options(config=str(cfg), **kw))
 
 
 def test_cycles_mine_only_new_commits_gate_promotion_and_hot_swap(tmp_path, tiny_model_dir):
@@ -86,12 +91,12 @@ def test_cycles_mine_only_new_commits_gate_promotion_and_hot_swap(tmp_path, tiny
 
     # Reports and history.
     for st in (s1, s3, s4):
-        d = Path(nightly.paths.runs_dir()) / st["id"]
+        d = Path(paths.runs_dir()) / st["id"]
         assert json.loads((d / "report.json").read_text())["id"] == st["id"]
         assert "## acme" in (d / "report.md").read_text()
-    md = (Path(nightly.paths.runs_dir()) / s3["id"] / "report.md").read_text()
+    md = (Path(paths.runs_dir()) / s3["id"] / "report.md").read_text()
     assert "kept active" in md and "| fim.edit_sim |" in md and "skipped" in md
-    hist = nightly.history()
+    hist = history()
     assert [h["id"] for h in hist] == [s4["id"], s3["id"], s2["id"], s1["id"]]
 
 
@@ -110,7 +115,7 @@ def test_force_pushed_repo_is_skipped_and_other_repos_go_on(tmp_path, tiny_model
     assert by[str(a)]["status"] == "skipped" and "history rewritten" in by[str(a)]["note"]
     assert by[str(b)]["status"] == "ok" and ad["mined"][str(b)]["commits_mined"] == 1
     assert str(a) not in ad["mined"] and ad["phase"] == "done" and not ad.get("error")
-    assert "history rewritten" in "\n".join(nightly.summary_lines(st))
+    assert "history rewritten" in "\n".join(summary_lines(st))
 
 
 def test_dry_run_changes_nothing(tmp_path, tiny_model_dir):
@@ -118,19 +123,19 @@ def test_dry_run_changes_nothing(tmp_path, tiny_model_dir):
     cfg = write_config(tmp_path / "n.toml", tiny_model_dir, [str(repo)])
     st = _run(cfg, dry_run=True)
     assert "dry run" in st["adapters"]["acme"]["decision"]["why"]
-    assert Registry().versions("acme") == [] and not (nightly.adapter_dir("acme") / "repos").exists()
+    assert Registry().versions("acme") == [] and not (adapter_dir("acme") / "repos").exists()
 
 
 def test_decide_uses_metric_and_margin():
     ev = {"candidate": {"fim": {"edit_sim": 60.0, "exact_match": 10.0}},
           "active": {"fim": {"edit_sim": 59.0, "exact_match": 20.0}}, "active_label": "x@1"}
-    assert nightly.decide(ev, "fim.edit_sim", 0.5)["promote"] is True
-    assert nightly.decide(ev, "fim.edit_sim", 2.0)["promote"] is False
-    assert nightly.decide(ev, "fim.exact_match", 0.0)["promote"] is False
-    assert nightly.decide(ev, "explain.cosine", 0.0)["promote"] is False  # no such metric: never promote
+    assert decide(ev, "fim.edit_sim", 0.5)["promote"] is True
+    assert decide(ev, "fim.edit_sim", 2.0)["promote"] is False
+    assert decide(ev, "fim.exact_match", 0.0)["promote"] is False
+    assert decide(ev, "explain.cosine", 0.0)["promote"] is False  # no such metric: never promote
     tie = {"candidate": {"fim": {"edit_sim": 50.0}}, "active": {"fim": {"edit_sim": 50.0}}}
-    assert nightly.decide(tie, "fim.edit_sim", 0.0)["promote"] is False  # equal is not better
-    assert nightly.decide(tie, "fim.edit_sim", -1.0)["promote"] is True  # tolerated regression
+    assert decide(tie, "fim.edit_sim", 0.0)["promote"] is False  # equal is not better
+    assert decide(tie, "fim.edit_sim", -1.0)["promote"] is True  # tolerated regression
 
 
 @pytest.mark.parametrize("body, msg", [
@@ -145,7 +150,7 @@ def test_bad_config_is_one_clear_error(tmp_path, body, msg):
     p = tmp_path / "n.toml"
     p.write_text(body)
     with pytest.raises(UserInputError, match=msg.replace("[", r"\[")):
-        nightly.load_config(p)
+        load_config(p)
 
 
 def test_cli_retrain_history_and_json(tmp_path, tiny_model_dir):

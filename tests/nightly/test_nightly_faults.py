@@ -12,11 +12,13 @@ from pathlib import Path
 
 from helpers.nightly_fixtures import add_commits, assert_registry_consistent, make_repo, write_config
 
-from copilot.nightly import cycle as nightly
+from copilot.core import paths
+from copilot.nightly.run import Options, run
+from copilot.nightly.state import Cycle, unfinished_cycles
 from copilot.adapters.registry import Registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RUNNER = "import sys; from copilot.commands_nightly import retrain_cmd; retrain_cmd(sys.argv[1:])"
+RUNNER = "import sys; from copilot.cli.nightly import retrain_cmd; retrain_cmd(sys.argv[1:])"
 
 
 def _kill_at(point: str, cfg: Path, tmp: Path) -> None:
@@ -56,14 +58,14 @@ def test_sigkill_at_each_phase_then_resume(tmp_path, tiny_model_dir):
 
     repo = make_repo(tmp_path / "repo", 4)
     cfg = write_config(tmp_path / "n.toml", tiny_model_dir, [str(repo)], max_steps=5, checkpoint_every=2)
-    first = nightly.run(nightly.Options(config=str(cfg)))
+    first = run(Options(config=str(cfg)))
     assert first["adapters"]["acme"]["decision"]["promote"] and Registry().active("acme") == 1
     add_commits(repo, 4, 2, 2)
 
     settings = Settings()
     settings.model, settings.device = str(tiny_model_dir), "cpu"
     engine = Engine.load(str(tiny_model_dir), settings=settings, device="cpu")
-    work = nightly.paths.home() / "work" / "train" / "acme"
+    work = paths.home() / "work" / "train" / "acme"
 
     seen_phases = []
     for point in ("fetch", "index", "train_step", "eval", "promoted"):
@@ -71,9 +73,9 @@ def test_sigkill_at_each_phase_then_resume(tmp_path, tiny_model_dir):
         assert_registry_consistent()
         v = _active_loads(engine)
         assert v == (2 if point == "promoted" else 1), point
-        cid = nightly.unfinished_cycles()
+        cid = unfinished_cycles()
         assert len(cid) == 1, cid  # one unfinished cycle, resumed by every later run
-        seen_phases.append(nightly.Cycle.load(cid[0]).ad("acme")["phase"])
+        seen_phases.append(Cycle.load(cid[0]).ad("acme")["phase"])
         if point == "train_step":
             ckpts = sorted(p.name for p in work.glob("ckpt-*"))
             assert ckpts == ["ckpt-0000002"], ckpts  # step 3 was running: the step-2 checkpoint is kept
@@ -81,15 +83,15 @@ def test_sigkill_at_each_phase_then_resume(tmp_path, tiny_model_dir):
             assert Registry().versions("acme") == [1, 2]  # the candidate was published once
     assert seen_phases == ["fetch", "index", "train", "eval", "promote"]
 
-    final = nightly.run(nightly.Options(config=str(cfg)))
+    final = run(Options(config=str(cfg)))
     a = final["adapters"]["acme"]
     assert final["status"] == "done" and final["resumed"] == 5
     assert a["train"]["resumed_from_step"] == 2 and a["train"]["steps"] == 5
     assert a["mined"][str(repo)]["commits_mined"] == 2
     assert a["decision"]["promote"] and a["decision"]["promoted"] == "acme@2"
     assert Registry().versions("acme") == [1, 2] and Registry().active("acme") == 2
-    assert not (nightly.paths.runs_dir() / ".nightly.lock").exists()
+    assert not (paths.runs_dir() / ".nightly.lock").exists()
     assert_registry_consistent()
-    assert nightly.unfinished_cycles() == []
+    assert unfinished_cycles() == []
     # and the night after, nothing new
-    assert nightly.run(nightly.Options(config=str(cfg)))["adapters"]["acme"]["decision"].get("nothing_new")
+    assert run(Options(config=str(cfg)))["adapters"]["acme"]["decision"].get("nothing_new")

@@ -5,7 +5,8 @@ import threading
 import pytest
 
 from copilot.core.settings import Settings
-from copilot.serve.hf import Engine, explain_sections
+from copilot.serve.explain import explain_sections
+from copilot.serve.hf import Engine
 from copilot.core.types import UserInputError
 
 

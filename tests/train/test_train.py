@@ -33,7 +33,7 @@ def _settings(model_dir) -> Settings:
 
 
 def _recipe(**kw):
-    from copilot.train.loop import TrainRecipe
+    from copilot.train.recipe import TrainRecipe
 
     ts = TrainSettings(r=8, alpha=16, dropout=0.1, learning_rate=5e-3, max_seq_len=256, batch_tokens=512)
     return TrainRecipe(train=ts, **kw)
@@ -108,7 +108,7 @@ def test_packed_rows_do_not_attend_across_examples(tiny_model):  # noqa: F811
     assert (packed > 0).sum() == sum(sum(1 for t in e.labels if t != -100) for e in exs)
 
     # The trainer's loss (logits only at completion positions) equals the loss over full logits.
-    from copilot.train.loop import completion_loss
+    from copilot.train.model import completion_loss
 
     t = {k: torch.tensor(v) for k, v in collate(pack(exs, 120)[:2], pad_id=0).items()}
     with torch.no_grad():
@@ -127,7 +127,7 @@ def test_training_lowers_loss_and_registers_candidate(home, tiny_model, dataset)
     assert last < first - 0.2, res.losses
     m = res.manifest
     assert (m.name, m.version, m.status) == ("demo", 1, "candidate")
-    from copilot.train.loop import cpu_has_bf16
+    from copilot.models.device import cpu_has_bf16
 
     assert m.training["mode"] == ("lora-bf16" if cpu_has_bf16() else "lora-fp32")
     assert "CPU" in m.training["mode_reason"] and "not 4-bit" in m.training["mode_reason"]
@@ -141,7 +141,9 @@ def test_resume_continues_from_checkpoint_step(home, tiny_model, dataset):  # no
     import torch
     from safetensors.torch import load_file
 
-    from copilot.train.loop import TrainingStopped, latest_checkpoint, train, work_dir_for
+    from copilot.train.checkpoint import latest_checkpoint, work_dir_for
+    from copilot.train.loop import train
+    from copilot.train.recipe import TrainingStopped
 
     s = _settings(tiny_model)
     straight = train(dataset, "straight", settings=s, recipe=_recipe(max_steps=6, checkpoint_every=2), progress=False)
@@ -192,7 +194,7 @@ def test_bad_datasets_are_clear_errors(home, tiny_model, tmp_path):  # noqa: F81
 
 
 def test_model_too_large_for_memory_is_refused_before_loading(tiny_model):  # noqa: F811
-    from copilot.train.loop import check_memory, count_params
+    from copilot.train.model import check_memory, count_params
 
     n = count_params(tiny_model)
     assert 10_000 < n < 1_000_000
@@ -202,7 +204,7 @@ def test_model_too_large_for_memory_is_refused_before_loading(tiny_model):  # no
 
 
 def test_cpu_mode_choice():
-    from copilot.train.loop import choose_mode
+    from copilot.train.model import choose_mode
 
     assert choose_mode("cpu", "auto", "fp32")[0] == "lora-fp32"
     assert choose_mode("cpu", "none", "bf16")[0] == "lora-bf16"
@@ -212,7 +214,7 @@ def test_cpu_mode_choice():
 
 
 def test_recipe_toml(tmp_path):
-    from copilot.train.loop import load_recipe
+    from copilot.train.recipe import load_recipe
 
     p = tmp_path / "r.toml"
     p.write_text("spm_share = 0.25\nmax_steps = 7\n[train]\nr = 4\ntarget_modules = ['q_proj']\n")
@@ -256,7 +258,9 @@ def test_ctrl_c_stops_cleanly_and_keeps_checkpoint(home, tiny_model, dataset):  
     import os
     import signal
 
-    from copilot.train.loop import TrainingStopped, latest_checkpoint, train, work_dir_for
+    from copilot.train.checkpoint import latest_checkpoint, work_dir_for
+    from copilot.train.loop import train
+    from copilot.train.recipe import TrainingStopped
 
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(TrainingStopped, match="stopped at step 2/5"):
