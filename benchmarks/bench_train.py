@@ -97,6 +97,24 @@ def side_ours(a) -> dict:
     return {"tokens": res.tokens, "seconds": res.seconds, "steps": res.steps, "losses": res.losses, "mode": res.mode}
 
 
+def side_processes(a, n: int) -> dict:
+    """Our trainer as `copilot train --processes N` (data-parallel, gloo on CPU), same recipe as "ours"."""
+    home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+    recipe = home / "recipe.toml"
+    recipe.write_text(f"max_seq_len = {a.max_seq_len}\nbatch_tokens = {a.batch_tokens}\nr = {a.r}\nalpha = {2 * a.r}\n"
+                      f"checkpoint_every = 1000000000\n")
+    cmd = [sys.executable, "-m", "copilot.cli.main", "train", "--data", str(a.data), "--name", "bench", "--base",
+           str(a.model), "--config", str(recipe), "--max-steps", str(a.steps), "--processes", str(n), "--quiet"]
+    proc = subprocess.run(cmd, env={**os.environ, "COPILOT_HOME": str(home), "COPILOT_DEVICE": "cpu"},
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{n} processes failed:\n{proc.stderr[-3000:]}")
+    t = json.loads((home / "adapters" / "bench" / "1" / "manifest.json").read_text())["training"]
+    return {"tokens": t["tokens"], "seconds": t["train_seconds"], "steps": t["steps"], "losses": t["losses"],
+            "mode": t["mode"], "processes": n,
+            "child_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
 def side_trainer(a, bf16: bool = False) -> dict:
     import torch
     from datasets import Dataset
@@ -172,6 +190,7 @@ def run_side(name: str, a) -> dict:
 
 LABELS = {
     "ours": "copilot.train (packed, completion-only logits, auto CPU dtype)",
+    "ours-2p": "copilot.train, 2 data-parallel processes (`--processes 2`, gloo)",
     "trainer": "transformers.Trainer + peft (padded batches, fp32)",
     "trainer-bf16": "transformers.Trainer + peft (padded batches, bf16=True autocast)",
 }
@@ -196,7 +215,11 @@ def print_compare(results: list[dict]) -> str:
                      f"| {r['peak_rss_mb']:.0f} | {lo[0]:.3f} → {lo[-1]:.3f} |")
     ours = next((r for r in results if r["side"] == "ours"), None)
     for r in results:
-        if ours is not None and r is not ours:
+        if ours is not None and r is not ours and r.get("processes"):
+            lines.append(f"\n{r['processes']} processes vs 1: **{r['tokens_per_s'] / ours['tokens_per_s']:.2f}×** tokens/s "
+                         f"(peak RSS is per process; the loss after each step is the same run's to 1e-4 when the "
+                         f"global batch is the same, tests/train/test_train_distributed.py)")
+        elif ours is not None and r is not ours:
             lines.append(f"\nspeedup vs {r['side']} (tokens/s): **{ours['tokens_per_s'] / r['tokens_per_s']:.2f}×**"
                          f" (Trainer batch size {r.get('batch_size')}, mean example {r.get('mean_example_tokens')} tokens,"
                          f" {r.get('padded_tokens', 0) - r['tokens']:,} padding tokens)")
@@ -258,8 +281,13 @@ def main() -> None:
     ap.add_argument("--json-out", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.side:
-        r = side_ours(a) if a.side == "ours" else side_trainer(a, bf16=a.side == "trainer-bf16")
-        r["peak_rss_mb"] = peak_rss_mb()
+        if a.side == "ours":
+            r = side_ours(a)
+        elif a.side.startswith("ours-"):
+            r = side_processes(a, int(a.side[len("ours-"):-1]))
+        else:
+            r = side_trainer(a, bf16=a.side == "trainer-bf16")
+        r["peak_rss_mb"] = r.pop("child_peak_rss_mb", None) or peak_rss_mb()
         Path(a.json_out).write_text(json.dumps(r))
         return
     if a.data is None:

@@ -1,12 +1,19 @@
-"""`copilot train`: train a LoRA adapter on a pairs dataset and register it as a candidate."""
+"""`copilot train`: train a LoRA adapter on a pairs dataset and register it as a candidate.
+
+With `--processes N` it starts N data-parallel processes on this machine (copilot.train.launch), each
+running this module; under any launcher (torchrun, `accelerate launch -m copilot.cli.train ...`) this
+module is one process of the run.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from copilot.cli.common import console, errors
+from copilot.core.types import CopilotError
 
 
 @click.command("train")
@@ -20,20 +27,74 @@ from copilot.cli.common import console, errors
 @click.option("--quantize", type=click.Choice(["auto", "4bit", "none"]), default=None,
               help="auto: NF4 QLoRA on GPU, fp32 LoRA on CPU; 4bit: force bitsandbytes NF4.")
 @click.option("--spm-share", type=float, default=None, help="Share of FIM pairs in suffix-first order (default 0.5).")
+@click.option("--processes", type=int, default=1, show_default=True,
+              help="Data-parallel training processes on this machine (one per GPU, or per CPU core).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--init-adapter", type=click.Path(path_type=Path), default=None, hidden=True,
+              help="Warm start from this adapter folder (the nightly job's candidates).")
 @errors
-def train_cmd(data, name, base, recipe, max_steps, epochs, resume, quantize, spm_share, quiet):
+def train_cmd(data, name, base, recipe, max_steps, epochs, resume, quantize, spm_share, processes, quiet,
+              init_adapter):
     """Train a LoRA adapter on DATA's train split and register it as a candidate version of NAME."""
     from copilot.core.settings import load_settings
+    from copilot.train.distributed import launched
+
+    settings = load_settings({"model": base, "train": {"quantize": quantize}})
+    con = console()
+    if processes != 1 and not launched():
+        _launch(con, settings, processes, data, name, base, recipe, max_steps, epochs, resume, quantize, spm_share,
+                quiet, init_adapter)
+        return
+    from copilot.train import launch
     from copilot.train.loop import train
     from copilot.train.recipe import load_recipe
 
-    settings = load_settings({"model": base, "train": {"quantize": quantize}})
     rec = load_recipe(recipe, settings.train, max_steps=max_steps, epochs=epochs, spm_share=spm_share)
-    con = console()
     res = train(data, name, settings=settings, recipe=rec, base=base, resume=resume, progress=not quiet,
-                log=lambda s: con.print(s, highlight=False))
-    m = res.manifest
-    con.print(f"[green]Trained {m.name}@{m.version}[/] ({res.mode}, {res.steps} steps, "
-              f"loss {m.training['loss_first']:.3f} → {m.training['loss_last']:.3f}, {res.tokens_per_s:,.0f} tok/s). "
+                log=lambda s: con.print(s, highlight=False), init_adapter=init_adapter)
+    if res.manifest is not None and not os.environ.get(launch.PARENT_ENV):  # the launching process reports
+        _trained(con, res.manifest, data, f"{res.tokens_per_s:,.0f} tok/s")
+
+
+def _launch(con, settings, processes, data, name, base, recipe, max_steps, epochs, resume, quantize, spm_share,
+            quiet, init_adapter) -> None:
+    from copilot.adapters.registry import Registry
+    from copilot.models.device import gpu_count, pick_device
+    from copilot.train import launch
+    from copilot.train.checkpoint import latest_checkpoint, work_dir_for
+
+    device = pick_device(settings.device)
+    launch.check_processes(processes, device, gpu_count())
+    args = ["--data", str(data), "--name", name]
+    for flag, value in (("--base", base), ("--config", recipe), ("--max-steps", max_steps), ("--epochs", epochs),
+                        ("--quantize", quantize), ("--spm-share", spm_share), ("--init-adapter", init_adapter)):
+        if value is not None:
+            args += [flag, str(value)]
+    args += ["--resume"] * bool(resume) + ["--quiet"] * bool(quiet)
+    before = set(Registry().versions(name))
+    con.print(f"Starting {processes} training processes ({device}, "
+              f"{'gloo' if device == 'cpu' else 'nccl'})…", highlight=False)
+    try:
+        launch.run(processes, device, args)
+    except CopilotError as exc:
+        ck = latest_checkpoint(work_dir_for(name))
+        kept = (f"the last checkpoint is {ck} (step {int(ck.name.split('-')[1])}): run the same command with --resume"
+                if ck else "no checkpoint was written yet: run the same command again")
+        raise CopilotError(f"{exc}; nothing was published; {kept}") from None
+    new = sorted(set(Registry().versions(name)) - before)
+    if len(new) != 1:
+        raise CopilotError(f"the training processes ended but published {len(new)} versions of {name!r}")
+    _trained(con, Registry().manifest(name, new[0]), data, f"{processes} processes")
+
+
+def _trained(con, m, data, speed: str) -> None:
+    con.print(f"[green]Trained {m.name}@{m.version}[/] ({m.training['mode']}, {m.training['steps']} steps, "
+              f"loss {m.training['loss_first']:.3f} → {m.training['loss_last']:.3f}, {speed}). "
               f"Evaluate: copilot eval --data {data} --adapter {m.name}@{m.version} --base-too")
+
+
+if __name__ == "__main__":  # one process of a launched run: `python -m copilot.cli.train ...`
+    from copilot.core.paths import set_offline_env
+
+    set_offline_env()
+    train_cmd(prog_name="copilot train")

@@ -28,3 +28,9 @@ def pick_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise UserInputError("device 'cuda' requested but no CUDA GPU is available")
     return device
+
+
+def gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

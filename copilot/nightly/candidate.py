@@ -46,13 +46,43 @@ def train_candidate(cycle: Cycle, plan: AdapterPlan, a: dict[str, Any], reg: Reg
         if step == plan.checkpoint_every + 1:
             fault("train_step")
 
-    res = train(a["data"]["dir"], plan.name, settings=settings, recipe=recipe, base=plan.base, resume=resume,
-                progress=False, log=log, on_step=step_hook, registry=reg, init_adapter=warm)
-    v = res.manifest.version
-    reg.update_manifest(plan.name, v, training={**res.manifest.training, "warm_start": a["warm_start"],
-                                                 "nightly_cycle": cycle.id, "resumed_from_step": res.start_step})
-    return v, res.losses, {"steps": res.steps, "resumed_from_step": res.start_step, "mode": res.mode,
-                           "seconds": round(res.seconds, 2), "tokens_per_s": round(res.tokens_per_s, 1)}
+    if plan.processes > 1:
+        v = _train_processes(cycle, plan, recipe, a, reg, warm, resume, log)
+        t = reg.manifest(plan.name, v).training
+        losses, start, mode, seconds, tps = (t.get("losses", []), int(t.get("start_step", 0)), t.get("mode"),
+                                             t.get("train_seconds"), t.get("tokens_per_s"))
+    else:
+        res = train(a["data"]["dir"], plan.name, settings=settings, recipe=recipe, base=plan.base, resume=resume,
+                    progress=False, log=log, on_step=step_hook, registry=reg, init_adapter=warm)
+        v, t = res.manifest.version, res.manifest.training
+        losses, start, mode, seconds, tps = (res.losses, res.start_step, res.mode, round(res.seconds, 2),
+                                             round(res.tokens_per_s, 1))
+    reg.update_manifest(plan.name, v, training={**t, "warm_start": a["warm_start"], "nightly_cycle": cycle.id,
+                                                 "resumed_from_step": start})
+    return v, losses, {"steps": t.get("steps"), "resumed_from_step": start, "mode": mode, "seconds": seconds,
+                       "tokens_per_s": tps, **({"processes": plan.processes} if plan.processes > 1 else {})}
+
+
+def _train_processes(cycle: Cycle, plan: AdapterPlan, recipe, a: dict[str, Any], reg: Registry, warm, resume: bool,
+                     log) -> int:
+    """The candidate trained by `plan.processes` data-parallel processes (copilot.train.launch); -> its version."""
+    from copilot.core.files import write_text_atomic
+    from copilot.models.device import gpu_count, pick_device
+    from copilot.train import launch
+    from copilot.train.recipe import recipe_toml
+
+    device = pick_device(plan.device)
+    launch.check_processes(plan.processes, device, gpu_count())
+    recipe_file = write_text_atomic(cycle.dir / f"{plan.name}.recipe.toml", recipe_toml(recipe))
+    args = ["--data", str(a["data"]["dir"]), "--name", plan.name, "--base", plan.base, "--config", str(recipe_file),
+            "--quiet"] + ["--resume"] * resume + (["--init-adapter", str(warm)] if warm is not None else [])
+    before = set(reg.versions(plan.name))
+    log(f"training {plan.name} with {plan.processes} processes ({device})")
+    launch.run(plan.processes, device, args)
+    new = sorted(set(reg.versions(plan.name)) - before)
+    if len(new) != 1:
+        raise CopilotError(f"the training processes of {plan.name} published {len(new)} versions, expected 1")
+    return new[0]
 
 
 def evaluate_candidate(plan: AdapterPlan, a: dict[str, Any], reg: Registry, log) -> dict[str, Any]:

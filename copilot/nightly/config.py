@@ -19,6 +19,7 @@ nightly.toml::
     on_rewrite = "skip"             # force-pushed repo: "skip" (report it) or "reindex" (mine from scratch)
     min_new_pairs = 1               # fewer new training pairs than this: no training tonight
     seed = 0                        # replay sample / eval sample / training order
+    processes = 1                   # data-parallel training processes (one per GPU, or per CPU core)
 
     [defaults.train]                # any TrainSettings key (r, alpha, learning_rate, max_seq_len, ...)
     r = 16
@@ -61,14 +62,19 @@ class AdapterPlan:
     on_rewrite: str = "skip"
     min_new_pairs: int = 1
     seed: int = 0
+    processes: int = 1
     train: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def config_hash(self) -> str:
-        # Persisted in every cycle's state (plan_hash) and compared on resume: the same digest as ever.
-        return sha256_json(self.to_dict(), 16)
+        # Persisted in every cycle's state (plan_hash) and compared on resume: the same digest as ever
+        # (keys added later count only when set away from their default).
+        d = self.to_dict()
+        if d["processes"] == 1:
+            del d["processes"]
+        return sha256_json(d, 16)
 
 
 _KEYS = {f.name for f in fields(AdapterPlan)} - {"name"}
@@ -160,6 +166,8 @@ def _check(plan: AdapterPlan, where: str) -> None:
         raise UserInputError(f"{where}: keep must be at least 2 (the active version and its predecessor)")
     if plan.on_rewrite not in ("skip", "reindex"):
         raise UserInputError(f"{where}: on_rewrite must be 'skip' or 'reindex'")
+    if plan.processes < 1:
+        raise UserInputError(f"{where}: processes must be at least 1, got {plan.processes}")
     if plan.max_steps <= 0 and plan.max_minutes <= 0:
         raise UserInputError(f"{where}: give a training budget (max_steps and/or max_minutes)")
     if "." not in plan.metric:

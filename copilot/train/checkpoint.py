@@ -69,9 +69,10 @@ def load_checkpoint(ckpt: Path, model, optimizer) -> tuple[int, list[float]]:
 
 
 def resume_or_reset(work: Path, resume: bool, run_key: dict[str, Any], model, optimizer,
-                    log: Callable[[str], None]) -> tuple[int, list[float]]:
+                    log: Callable[[str], None], clear: bool = True) -> tuple[int, list[float]]:
     """-> (start step, losses so far). With `resume`, load the newest checkpoint of the same run (the step
-    count may differ); otherwise start from step 0 in an emptied work dir."""
+    count may differ); otherwise start from step 0 in an emptied work dir (`clear=False`: leave the work dir
+    to the process that owns it)."""
     start, losses = 0, []
     ck = latest_checkpoint(work) if resume else None
     if resume and ck is None:
@@ -83,9 +84,10 @@ def resume_or_reset(work: Path, resume: bool, run_key: dict[str, Any], model, op
                                  "start over without --resume")
         start, losses = load_checkpoint(ck, model, optimizer)
         log(f"Resuming from {ck.name} (step {start})")
-    elif work.exists():
+    elif work.exists() and clear:
         shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
+    if clear:
+        work.mkdir(parents=True, exist_ok=True)
     return start, losses
 
 

@@ -10,6 +10,9 @@ Modes (chosen by `quantize`, see TrainSettings):
   weights stay fp32 either way (`cpu_dtype` in the recipe overrides). A 0.5B base needs 1-2.5 GB.
 - `quantize="4bit"` forces NF4 (double quant, bf16 compute) even on CPU, for bases that don't fit in RAM.
 
+Data-parallel over several processes (`copilot train --processes N`, or any torchrun/accelerate launcher):
+see copilot.train.distributed; one process is the same run with a group of one.
+
 Loss only on completion tokens (copilot.train.data), examples packed into rows with per-example
 position ids (block-diagonal attention, no padding inside a row). Checkpoints (adapter + optimizer +
 step + RNG) go to a work dir under the data root every `checkpoint_every` steps and when stopped
@@ -19,7 +22,9 @@ step + RNG) go to a work dir under the data root every `checkpoint_every` steps 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import shutil
 import signal
 import threading
@@ -37,6 +42,7 @@ from copilot.models import packaged as models
 from copilot.models.device import pick_device
 from copilot.prompts import formats as prompts
 from copilot.train.checkpoint import resume_or_reset, save_checkpoint, work_dir_for
+from copilot.train.distributed import Group
 from copilot.train.data import (
     EncodeStats,
     PackedRow,
@@ -55,6 +61,7 @@ from copilot.train.model import (
     make_optimizer,
     wrap_lora,
 )
+from copilot.train.progress import Progress, sigint_to
 from copilot.train.recipe import TrainingStopped, TrainRecipe, TrainResult, lr_at
 from indexer.dataset import load_with_manifest
 
@@ -85,6 +92,7 @@ class _Run:
     why: str
     work: Path
     run_key: dict[str, Any]
+    group: Group = field(default_factory=Group)
     start: int = 0
     step: int = 0
     total: int = 0
@@ -120,19 +128,25 @@ def train(
     check_name(name)
     stop = stop or threading.Event()
     ds, dmanifest = _train_dataset(data_dir)
-    model_dir = models.resolve_model(base or settings.model, log=log)
+    device, mode, why = _device_and_mode(settings, recipe)
+    group = Group.join(device)
+    if not group.main:  # one voice: process 0 logs, shows progress, writes checkpoints and publishes
+        log, progress, on_step = (lambda s: None), False, None
+    log(f"Training mode: {mode} — {why}" + (f"; {group.world} processes, data-parallel" if group.world > 1 else ""))
+    model_dir = _resolve_base(base or settings.model, group, log)
     base_sha = models.model_sha256(model_dir)
-    with registry.training_lock(name):
-        device, mode, why = _device_and_mode(settings, recipe, log)
+    with registry.training_lock(name) if group.main else contextlib.nullcontext():
         data = _prepare_data(data_dir, ds["train"], dmanifest, model_dir, recipe, log)
-        run = _build_run(model_dir, device, mode, why, recipe, init_adapter, work_dir_for(name))
+        run = _build_run(model_dir, device, mode, why, recipe, init_adapter, work_dir_for(name), group)
         run.run_key = _run_key(data_dir, dmanifest, base_sha, recipe, data.total)
-        run.start, run.losses = resume_or_reset(run.work, resume, run.run_key, run.model, run.optimizer, log)
+        _resume(run, resume, log)
         _run_steps(run, data, recipe, stop, progress, on_step, log)
         if run.stopped:
             _stop_with_checkpoint(run)
         result = TrainResult(None, run.step, run.start, run.losses, run.tokens, run.seconds, mode, why,
                              work_dir=run.work)
+        if not group.main:
+            return result
         if not publish:
             _checkpoint(run)
             return result
@@ -151,14 +165,20 @@ def _train_dataset(data_dir: str | Path):
     return ds, dmanifest
 
 
-def _device_and_mode(settings: Settings, recipe: TrainRecipe, log: Callable[[str], None]) -> tuple[str, str, str]:
+def _resolve_base(spec: str, group: Group, log: Callable[[str], None]) -> Path:
+    """The base model's folder; process 0 converts it first when needed, the others then find it cached."""
+    model_dir = models.resolve_model(spec, log=log) if group.main else None
+    group.barrier()
+    return model_dir or models.resolve_model(spec, log=log)
+
+
+def _device_and_mode(settings: Settings, recipe: TrainRecipe) -> tuple[str, str, str]:
     import torch
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = pick_device(settings.device)
     mode, why = choose_mode(device, recipe.train.quantize, recipe.cpu_dtype)
-    log(f"Training mode: {mode} — {why}")
     return device, mode, why
 
 
@@ -191,19 +211,34 @@ def _prepare_data(data_dir: str | Path, train_split, dmanifest: dict[str, Any], 
 
 
 def _build_run(model_dir: Path, device: str, mode: str, why: str, recipe: TrainRecipe,
-               init_adapter: str | Path | None, work: Path) -> _Run:
+               init_adapter: str | Path | None, work: Path, group: Group) -> _Run:
     """Check memory, load the base, add LoRA weights (fresh or warm-started) and the optimizer."""
     import torch
 
     ts = recipe.train
-    check_memory(model_dir, mode, device, ts.max_seq_len)
+    # Processes of one machine share its memory on CPU: the check counts them all.
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", group.world)) if device == "cpu" else 1
+    check_memory(model_dir, mode, device, ts.max_seq_len, share=local)
     torch.manual_seed(recipe.seed)
     model = load_model(model_dir, mode, device)
     grad_ckpt = recipe.gradient_checkpointing == "on" or (recipe.gradient_checkpointing == "auto" and device == "cuda")
     model = wrap_lora(model, ts, mode, grad_ckpt, init_adapter)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, ts.learning_rate, mode, device)
-    return _Run(model, optimizer, trainable, device, mode, why, work, run_key={})
+    return _Run(model, optimizer, trainable, device, mode, why, work, run_key={}, group=group)
+
+
+def _resume(run: _Run, resume: bool, log: Callable[[str], None]) -> None:
+    """Process 0 resumes from (or clears) the work dir first; the others then load the same checkpoint and
+    every process starts from process 0's weights."""
+    g = run.group
+    if g.main:
+        run.start, run.losses = resume_or_reset(run.work, resume, run.run_key, run.model, run.optimizer, log)
+    g.barrier()
+    if not g.main:
+        run.start, run.losses = resume_or_reset(run.work, resume, run.run_key, run.model, run.optimizer, log,
+                                                clear=False)
+    g.same_weights(run.trainable)
 
 
 def _run_key(data_dir: str | Path, dmanifest: dict[str, Any], base_sha: str, recipe: TrainRecipe,
@@ -223,13 +258,13 @@ def _run_steps(run: _Run, data: _Data, recipe: TrainRecipe, stop: threading.Even
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
     dev = torch.device(run.device)
     run.step, run.total = run.start, data.total
-    prev_handler = _sigint_to(stop)
-    bar = _Progress(progress, run.total, run.start, run.mode)
+    prev_handler = sigint_to(stop)
+    bar = Progress(progress, run.total, run.start, run.mode)
     run.model.train()
     t0 = time.perf_counter()
     try:
         while run.step < run.total:
-            if stop.is_set():
+            if run.group.max([float(stop.is_set())])[0]:  # a stop anywhere stops every process
                 run.stopped = True
                 break
             step_loss = _one_step(run, data, recipe, pad_id, dev)
@@ -238,8 +273,9 @@ def _run_steps(run: _Run, data: _Data, recipe: TrainRecipe, stop: threading.Even
             bar.update(run.step, step_loss, run.tokens / max(1e-9, time.perf_counter() - t0))
             if on_step:
                 on_step(run.step, step_loss)
-            _apply_time_budget(run, recipe, time.perf_counter() - t0, bar, log)
-            if run.step % recipe.checkpoint_every == 0 and run.step < run.total:
+            # the slowest process's clock: every process fits and ends the budget at the same step
+            _apply_time_budget(run, recipe, run.group.max([time.perf_counter() - t0])[0], bar, log)
+            if run.step % recipe.checkpoint_every == 0 and run.step < run.total and run.group.main:
                 _checkpoint(run)
     finally:
         bar.close()
@@ -249,13 +285,17 @@ def _run_steps(run: _Run, data: _Data, recipe: TrainRecipe, stop: threading.Even
 
 
 def _one_step(run: _Run, data: _Data, recipe: TrainRecipe, pad_id: int, dev) -> float:
-    """One optimizer step over this step's batch (gradient accumulation over micro-batches) -> its loss."""
+    """One optimizer step over this step's batch -> its loss. This process takes its shard of the batch's
+    rows (all of them when alone), accumulates gradients over micro-batches, and the gradients are summed
+    across processes; the loss is normalized by the whole batch's completion tokens."""
     import torch
 
     epoch, bi = divmod(run.step, data.steps_per_epoch)
     plan = batch_plan(len(data.rows), data.rows_per_batch, epoch, recipe.seed)
-    batch_rows = [data.rows[i] for i in plan[bi]]
-    n_label = sum(sum(1 for x in r.labels[1:] if x != -100) for r in batch_rows)
+    all_rows = [data.rows[i] for i in plan[bi]]
+    n_label = sum(sum(1 for x in r.labels[1:] if x != -100) for r in all_rows)
+    batch_rows = run.group.shard(all_rows)
+    tokens = 0
     for g in run.optimizer.param_groups:
         g["lr"] = lr_at(run.step, run.total, recipe.train.learning_rate, recipe.warmup_ratio)
     step_loss = 0.0
@@ -269,7 +309,9 @@ def _one_step(run: _Run, data: _Data, recipe: TrainRecipe, pad_id: int, dev) -> 
             continue
         loss.backward()
         step_loss += float(loss.detach())
-        run.tokens += sum(r.n_tokens for r in batch_rows[i:i + recipe.rows_per_forward])
+        tokens += sum(r.n_tokens for r in batch_rows[i:i + recipe.rows_per_forward])
+    step_loss, tokens = run.group.sum_gradients(run.trainable, [step_loss, float(tokens)])
+    run.tokens += int(tokens)
     if recipe.grad_clip:
         torch.nn.utils.clip_grad_norm_(run.trainable, recipe.grad_clip)
     run.optimizer.step()
@@ -277,7 +319,7 @@ def _one_step(run: _Run, data: _Data, recipe: TrainRecipe, pad_id: int, dev) -> 
     return step_loss
 
 
-def _apply_time_budget(run: _Run, recipe: TrainRecipe, elapsed: float, bar: _Progress,
+def _apply_time_budget(run: _Run, recipe: TrainRecipe, elapsed: float, bar: Progress,
                        log: Callable[[str], None]) -> None:
     """With max_minutes: after 3 steps fit the step count (and so the LR schedule) to the budget from the
     measured step time; stop at the budget."""
@@ -299,6 +341,8 @@ def _checkpoint(run: _Run) -> Path:
 
 
 def _stop_with_checkpoint(run: _Run) -> None:
+    if not run.group.main:  # process 0 writes the checkpoint
+        raise TrainingStopped(f"stopped at step {run.step}/{run.total}")
     ck = _checkpoint(run)
     raise TrainingStopped(f"stopped at step {run.step}/{run.total}; checkpoint kept in {ck}; "
                           f"run again with --resume to continue")
@@ -333,62 +377,11 @@ def _manifest(name: str, run: _Run, data: _Data, recipe: TrainRecipe, base_spec:
             "spm_examples": stats.spm, "tokenizer_sha256": data.tok_sha, "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None, "losses": losses[-200:],
             "tokens_per_s": round(run.tokens / seconds, 1) if seconds else None,
+            "tokens": run.tokens, "train_seconds": round(seconds, 2), "processes": run.group.world,
+            "start_step": run.start,
             "finished": now_iso(),
             "init_adapter": str(init_adapter) if init_adapter is not None else None,
         },
         prompt_format=data.fmt.family if data.fmt else "chat",
         weights_sha256="", created="", dataset_manifest=dmanifest,
     )
-
-
-# ---------------------------------------------------------------------------- progress and Ctrl-C
-class _Progress:
-    """Rich progress bar with loss, tokens/s and ETA (or nothing when quiet)."""
-
-    def __init__(self, enabled: bool, total: int, start: int, mode: str) -> None:
-        self.p = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.p = Progress(
-            TextColumn("[bold]train[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
-            TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
-        )
-        self.p.start()
-        self.task = self.p.add_task(mode, total=total, completed=start, loss="-", tps="-")
-
-    def update(self, step: int, loss: float, tps: float) -> None:
-        if self.p:
-            self.p.update(self.task, completed=step, loss=f"{loss:.4f}", tps=f"{tps:,.0f}")
-
-    def set_total(self, total: int) -> None:
-        if self.p:
-            self.p.update(self.task, total=total)
-
-    def close(self) -> None:
-        if self.p:
-            self.p.stop()
-
-
-def _sigint_to(stop: threading.Event):
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):  # first Ctrl-C: finish the step, checkpoint, stop; second: abort
-        if stop.is_set():
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    return previous

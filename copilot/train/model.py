@@ -45,8 +45,10 @@ def count_params(model_dir: Path) -> int:
     return total
 
 
-def check_memory(model_dir: Path, mode: str, device: str, seq_len: int, available: int | None = None) -> int:
-    """Estimate bytes needed before loading; raise a clear error when it cannot fit."""
+def check_memory(model_dir: Path, mode: str, device: str, seq_len: int, available: int | None = None,
+                 share: int = 1) -> int:
+    """Estimate bytes needed before loading; raise a clear error when it cannot fit (`share` training
+    processes on this machine each need as much)."""
     import psutil
 
     params = count_params(model_dir)
@@ -56,12 +58,13 @@ def check_memory(model_dir: Path, mode: str, device: str, seq_len: int, availabl
     cfg = json.loads((model_dir / "config.json").read_text())
     vocab = int(cfg.get("vocab_size", 32000))
     # weights + fp32 logits and their gradient for one row + a fixed allowance for activations/runtime
-    need = int(params * per_param * 1.1 + 3 * seq_len * vocab * 4 + 512 * 2**20)
+    need = int(params * per_param * 1.1 + 3 * seq_len * vocab * 4 + 512 * 2**20) * max(1, share)
     avail = psutil.virtual_memory().available if available is None else available
     if need > avail:
         raise CopilotError(
             f"base model {model_dir.name} ({params / 1e9:.2f}B parameters) needs ~{need / 2**30:.1f} GiB to train "
-            f"in {mode}, but only {avail / 2**30:.1f} GiB of memory is available"
+            f"in {mode}" + (f" with {share} processes" if share > 1 else "")
+            + f", but only {avail / 2**30:.1f} GiB of memory is available"
             + ("; try --quantize 4bit" if mode != "qlora-nf4" else "")
         )
     return need
@@ -81,7 +84,7 @@ def load_model(model_dir: Path, mode: str, device: str):
         )
         kwargs["dtype"] = torch.bfloat16
         if device == "cuda":
-            kwargs["device_map"] = {"": 0}
+            kwargs["device_map"] = {"": torch.cuda.current_device()}  # this process's GPU under a launcher
     else:
         kwargs["dtype"] = torch.bfloat16 if mode == "lora-bf16" else torch.float32
     try:

@@ -36,6 +36,15 @@ class TrainRecipe:
         return asdict(self)
 
 
+def recipe_toml(recipe: TrainRecipe) -> str:
+    """The recipe as a TOML file that `load_recipe` reads back to an equal recipe (for launched processes)."""
+    import json
+
+    top = [f"{k} = {json.dumps(v)}" for k, v in recipe.to_dict().items() if k != "train"]
+    train = [f"{k} = {json.dumps(v)}" for k, v in asdict(recipe.train).items()]
+    return "\n".join(top + ["", "[train]"] + train) + "\n"
+
+
 def load_recipe(path: str | Path | None, base: TrainSettings | None = None, **overrides: Any) -> TrainRecipe:
     recipe = TrainRecipe(train=base if base is not None else TrainSettings())
     if path:

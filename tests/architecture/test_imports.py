@@ -30,7 +30,7 @@ HEAVY = ("torch", "transformers", "peft", "bitsandbytes")
 HEAVY_ALLOWED = {
     "copilot.models.convert", "copilot.models.device",
     "copilot.serve.hf",
-    "copilot.train.model", "copilot.train.loop", "copilot.train.checkpoint",
+    "copilot.train.model", "copilot.train.loop", "copilot.train.checkpoint", "copilot.train.distributed", "copilot.train.launch",
     "copilot.evaluate.embedder",
 }
 

@@ -183,3 +183,36 @@ def test_url_repos_are_mirrored_and_fetched_and_failing_ones_skipped(tmp_path, t
     a2 = s2["adapters"]["acme"]
     assert {r["spec"]: r for r in a2["repos"]}[url]["note"] == "fetched"
     assert a2["mined"][url]["commits_mined"] == 1 and a2["phase"] == "done"
+
+
+def test_two_training_processes_per_adapter(tmp_path, tiny_model_dir):
+    """`processes = 2`: the candidate is trained by 2 data-parallel processes (gloo), warm-started on the
+    second night, published once per night."""
+    repo = make_repo(tmp_path / "repo", 4)
+    cfg = write_config(tmp_path / "nightly.toml", tiny_model_dir, [str(repo)], extra="processes = 2")
+    assert load_config(cfg)[0].processes == 2
+    reg = Registry()
+    a1 = _run(cfg)["adapters"]["acme"]
+    assert a1["decision"]["promote"] is True and a1["train"]["processes"] == 2, a1
+    m1 = reg.manifest("acme", 1).training
+    assert m1["processes"] == 2 and m1["steps"] == 4 and m1["nightly_cycle"]
+    add_commits(repo, 4, 2, 2)
+    a2 = _run(cfg)["adapters"]["acme"]
+    assert a2["warm_start"] == "acme@1" and a2["candidate"] == 2
+    assert reg.manifest("acme", 2).training["init_adapter"].endswith("/acme/1")
+    assert reg.versions("acme") == [1, 2]
+    assert_registry_consistent("acme")
+
+
+def test_plan_hash_unchanged_by_the_processes_key():
+    """Cycles started before `processes` existed resume: with the default it is not part of the hash."""
+    from copilot.nightly.config import AdapterPlan
+
+    plan = AdapterPlan(name="acme", repos=["/r"])
+    d = plan.to_dict()
+    del d["processes"]
+    from copilot.core.files import sha256_json
+
+    assert plan.config_hash() == sha256_json(d, 16)
+    plan.processes = 2
+    assert plan.config_hash() != sha256_json(d, 16)

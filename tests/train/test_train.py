@@ -306,3 +306,12 @@ def test_warm_start_continues_from_an_existing_adapter(home, tiny_model, dataset
     key = next(k for k in before if "lora_B" in k)
     delta = (after[key] - before[key]).abs().max().item()
     assert 0 < delta < 1.0  # trained a little, starting from the seed's weights (not from zeros)
+
+
+def test_memory_check_counts_every_process_of_the_machine(tiny_model):  # noqa: F811
+    from copilot.train.model import check_memory
+
+    one = check_memory(tiny_model, "lora-fp32", "cpu", 512, available=64 * 2**30)
+    assert check_memory(tiny_model, "lora-fp32", "cpu", 512, available=64 * 2**30, share=2) == 2 * one
+    with pytest.raises(CopilotError, match=r"with 2 processes, but only"):
+        check_memory(tiny_model, "lora-fp32", "cpu", 512, available=int(1.5 * one), share=2)
