@@ -7,6 +7,11 @@ Smoke (default; a few minutes on 2 cores):
   Reports real (non-padding) training tokens/s, the speedup, and peak RSS.
   Without --data it builds FIM pairs from real Python source (the installed `click` package).
 
+On a GPU (QLoRA NF4 on both sides: ours picks it automatically, the Trainer gets the same BitsAndBytesConfig,
+bf16, paged AdamW and gradient checkpointing), with peak GPU memory beside tokens/s:
+    .venv/bin/python benchmarks/bench_train.py --device cuda --sides ours,trainer --steps 20
+  The same 4-bit code path runs on CPU with `--quantize 4bit` (slow; it checks the script, not the speed).
+
 Full (the issue's real result; ≤ 60 min of training on this CPU, then evaluation):
     .venv/bin/python benchmarks/bench_train.py --full --data DIR [--minutes 60] [--eval-examples 150]
   DIR is the indexer's pairs dataset of a real repository with history (train = older commits,
@@ -83,6 +88,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_gpu_mb() -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+
+
+def qlora(a) -> bool:
+    return a.quantize == "4bit" or (a.quantize == "auto" and a.device == "cuda")
+
+
 def side_ours(a) -> dict:
     from copilot.core.settings import Settings, TrainSettings
     from copilot.train.loop import train
@@ -90,8 +105,9 @@ def side_ours(a) -> dict:
 
     os.environ["COPILOT_HOME"] = tempfile.mkdtemp(prefix="bench-home-")
     s = Settings()
-    s.model, s.device = a.model, "cpu"
-    rec = TrainRecipe(train=TrainSettings(max_seq_len=a.max_seq_len, batch_tokens=a.batch_tokens, r=a.r, alpha=2 * a.r),
+    s.model, s.device = a.model, a.device
+    rec = TrainRecipe(train=TrainSettings(max_seq_len=a.max_seq_len, batch_tokens=a.batch_tokens, r=a.r, alpha=2 * a.r,
+                                          quantize=a.quantize),
                       max_steps=a.steps, checkpoint_every=10**9)
     res = train(a.data, "bench", settings=s, recipe=rec, progress=False, publish=False)
     return {"tokens": res.tokens, "seconds": res.seconds, "steps": res.steps, "losses": res.losses, "mode": res.mode}
@@ -102,10 +118,10 @@ def side_processes(a, n: int) -> dict:
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
     recipe = home / "recipe.toml"
     recipe.write_text(f"max_seq_len = {a.max_seq_len}\nbatch_tokens = {a.batch_tokens}\nr = {a.r}\nalpha = {2 * a.r}\n"
-                      f"checkpoint_every = 1000000000\n")
+                      f"checkpoint_every = 1000000000\nquantize = \"{a.quantize}\"\n")
     cmd = [sys.executable, "-m", "copilot.cli.main", "train", "--data", str(a.data), "--name", "bench", "--base",
            str(a.model), "--config", str(recipe), "--max-steps", str(a.steps), "--processes", str(n), "--quiet"]
-    proc = subprocess.run(cmd, env={**os.environ, "COPILOT_HOME": str(home), "COPILOT_DEVICE": "cpu"},
+    proc = subprocess.run(cmd, env={**os.environ, "COPILOT_HOME": str(home), "COPILOT_DEVICE": a.device},
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{n} processes failed:\n{proc.stderr[-3000:]}")
@@ -136,7 +152,18 @@ def side_trainer(a, bf16: bool = False) -> dict:
     mean_len = sum(len(e.input_ids) for e in exs) / len(exs)
     bs = max(1, round(a.batch_tokens / mean_len))
     train_ds = Dataset.from_dict({"input_ids": [e.input_ids for e in exs], "labels": [e.labels for e in exs]})
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    if qlora(a):  # the same 4-bit base as ours: NF4, double quantization, bf16 compute
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                 bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), quantization_config=bnb, dtype=torch.bfloat16,
+                                                     device_map={"": 0} if a.device == "cuda" else None)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=a.device == "cuda",
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=ts.r, lora_alpha=ts.alpha, lora_dropout=ts.dropout,
                                              target_modules=ts.target_modules, task_type="CAUSAL_LM"))
     collate = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
@@ -163,8 +190,10 @@ def side_trainer(a, bf16: bool = False) -> dict:
     args = TrainingArguments(
         output_dir=out, per_device_train_batch_size=bs, max_steps=a.steps, learning_rate=ts.learning_rate,
         lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=1, save_strategy="no", report_to=[],
-        use_cpu=True, bf16=bf16, dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=True,
-        optim="adamw_torch", seed=0,
+        use_cpu=a.device == "cpu", bf16=bf16 or a.device == "cuda", dataloader_num_workers=0,
+        remove_unused_columns=False, disable_tqdm=True, seed=0,
+        optim="paged_adamw_32bit" if a.device == "cuda" else "adamw_torch",
+        gradient_checkpointing=a.device == "cuda", gradient_checkpointing_kwargs={"use_reentrant": False},
     )
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collate, callbacks=[Clock()])
     trainer.train()
@@ -178,7 +207,7 @@ def run_side(name: str, a) -> dict:
         out = fh.name
     cmd = [sys.executable, __file__, "--side", name, "--json-out", out, "--model", str(a.model), "--data", str(a.data),
            "--steps", str(a.steps), "--max-seq-len", str(a.max_seq_len), "--batch-tokens", str(a.batch_tokens),
-           "--r", str(a.r)]
+           "--r", str(a.r), "--device", a.device, "--quantize", a.quantize]
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -190,7 +219,7 @@ def run_side(name: str, a) -> dict:
 
 LABELS = {
     "ours": "copilot.train (packed, completion-only logits, auto CPU dtype)",
-    "ours-2p": "copilot.train, 2 data-parallel processes (`--processes 2`, gloo)",
+    "ours-2p": "copilot.train, 2 data-parallel processes (`--processes 2`; gloo on CPU, NCCL on GPUs)",
     "trainer": "transformers.Trainer + peft (padded batches, fp32)",
     "trainer-bf16": "transformers.Trainer + peft (padded batches, bf16=True autocast)",
 }
@@ -207,12 +236,15 @@ def compare(a) -> list[dict]:
 
 
 def print_compare(results: list[dict]) -> str:
-    lines = ["| trainer | steps | real tokens | train s | tokens/s | peak RSS MB | first → last loss |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    gpu = any(r.get("peak_gpu_mb") for r in results)
+    lines = ["| trainer | steps | real tokens | train s | tokens/s | peak RSS MB |" + (" peak GPU MB |" if gpu else "")
+             + " first → last loss |", "|---|---:|---:|---:|---:|---:|" + ("---:|" if gpu else "") + "---|"]
     for r in results:
         lo = r["losses"]
-        lines.append(f"| {LABELS[r['side']]} | {r['steps']} | {r['tokens']:,} | {r['seconds']:.1f} | {r['tokens_per_s']:.0f} "
-                     f"| {r['peak_rss_mb']:.0f} | {lo[0]:.3f} → {lo[-1]:.3f} |")
+        label = LABELS[r["side"]] + (", base in 4-bit NF4" if r.get("nf4") else "")
+        lines.append(f"| {label} | {r['steps']} | {r['tokens']:,} | {r['seconds']:.1f} | {r['tokens_per_s']:.0f} "
+                     f"| {r['peak_rss_mb']:.0f} |" + (f" {r.get('peak_gpu_mb') or 0:.0f} |" if gpu else "")
+                     + f" {lo[0]:.3f} → {lo[-1]:.3f} |")
     ours = next((r for r in results if r["side"] == "ours"), None)
     for r in results:
         if ours is not None and r is not ours and r.get("processes"):
@@ -276,6 +308,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--eval-examples", type=int, default=150)
     ap.add_argument("--name", default="bench-full")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--quantize", choices=["auto", "4bit", "none"], default="auto",
+                    help="auto: NF4 QLoRA on cuda, unquantized on CPU (both sides)")
     ap.add_argument("--sides", default="ours,trainer,trainer-bf16", help="comma list of: " + ", ".join(LABELS))
     ap.add_argument("--side", choices=list(LABELS), help=argparse.SUPPRESS)
     ap.add_argument("--json-out", help=argparse.SUPPRESS)
@@ -288,6 +323,8 @@ def main() -> None:
         else:
             r = side_trainer(a, bf16=a.side == "trainer-bf16")
         r["peak_rss_mb"] = r.pop("child_peak_rss_mb", None) or peak_rss_mb()
+        r["peak_gpu_mb"] = peak_gpu_mb()
+        r["nf4"] = qlora(a)
         Path(a.json_out).write_text(json.dumps(r))
         return
     if a.data is None:
