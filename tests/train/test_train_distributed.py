@@ -147,3 +147,22 @@ def test_a_single_process_group_is_a_plain_run():
     assert g.sum_gradients([], [1.5, 2.0]) == [1.5, 2.0] and g.max([3.0]) == [3.0]
     assert not launched() or int(os.environ["WORLD_SIZE"]) > 1
     assert Group(rank=1, world=2).shard([0, 1, 2, 3, 4]) == [1, 3]
+
+
+@pytest.mark.gpu
+def test_two_gpu_processes_take_the_same_steps_as_one(tmp_path, tiny_model, dataset, recipe):  # noqa: F811
+    """NCCL on 2 GPUs (skipped with fewer): the same steps as one GPU, published once."""
+    import torch
+
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs 2 CUDA GPUs")
+    recipe.write_text(RECIPE + 'quantize = "none"\n')
+    runs = {}
+    for n in (1, 2):
+        env = {**_env(tmp_path / f"g{n}"), "COPILOT_DEVICE": "cuda"}
+        res = subprocess.run(_cmd(dataset, tiny_model, recipe, "g", 6, "--processes", str(n)), env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stdout + res.stderr
+        runs[n] = _manifest(tmp_path / f"g{n}", "g")["training"]
+    assert runs[2]["processes"] == 2
+    assert all(abs(x - y) <= 1e-3 for x, y in zip(runs[1]["losses"], runs[2]["losses"])), runs
