@@ -364,10 +364,10 @@ class CopilotServer(LanguageServer):
 def build_server(model_override: str | None = None, settings: Settings | None = None) -> CopilotServer:
     """A server with every feature registered (one module per LSP feature)."""
     from lsp.features import (code_action, completion, configuration, explain, feedback,
-                              inline_completion, lifecycle, status, sync)
+                              inline_completion, lifecycle, stats, status, sync)
 
     server = CopilotServer(model_override=model_override, settings=settings)
     for feature in (lifecycle, configuration, sync, inline_completion, completion, explain, code_action, status,
-                    feedback):
+                    feedback, stats):
         feature.register(server)
     return server

@@ -20,6 +20,7 @@ class LspConfig:
     enabled: bool = True
     languages: dict[str, bool] = field(default_factory=dict)  # languageId -> enabled; "*" = default
     other_files: bool = True  # snippets from other open documents
+    feedback: bool = True  # record shown/accepted suggestions (metadata; accepted text) for `copilot stats`
 
     def language_enabled(self, language_id: str | None) -> bool:
         if not self.enabled:

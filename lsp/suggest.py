@@ -24,7 +24,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from lsp import context, positions
+from lsp import context, feedback_log, positions
 from lsp.features.util import doc_path, open_document
 from lsp.scheduler import Superseded
 from lsp.state import Served
@@ -118,6 +118,7 @@ def _from_cache(ls: Any, cur: _Cursor, t0: float) -> Suggestion | None:
                     replace_suffix_chars=old.replace_suffix_chars)
     ls.remember(served)
     ls.last_latency_ms = latency
+    feedback_log.shown(ls, served)
     return Suggestion(hit.text, cur.start, cur.end(old.replace_suffix_chars), served)
 
 
@@ -191,6 +192,7 @@ def _finish(ls: Any, cur: _Cursor, answer, t0: float) -> Suggestion | None:
                     replace_suffix_chars=comp.replace_suffix_chars)
     ls.remember(served)
     ls.cache.put(cur.uri, cur.prefix, cur.suffix, out, meta=served)
+    feedback_log.shown(ls, served)
     return Suggestion(out, cur.start, cur.end(comp.replace_suffix_chars), served)
 
 

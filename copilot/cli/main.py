@@ -32,6 +32,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("copilot.cli.eval:eval_cmd", "Evaluate an adapter against the base model on the newest-commit test split."),
     "adapters": ("copilot.cli.adapters:adapters_group", "List, show, promote, roll back or remove registered adapters."),
     "retrain": ("copilot.cli.nightly:retrain_cmd", "Nightly cycle: mine new commits, train a candidate, promote it only if better."),
+    "stats": ("copilot.cli.stats:stats_cmd", "Acceptance of served suggestions per adapter version, language or day."),
     "schedule": ("copilot.cli.nightly:schedule_group", "Install, show or remove the nightly retraining timer (systemd or cron)."),
 }
 

@@ -106,3 +106,13 @@ def evaluate_candidate(plan: AdapterPlan, a: dict[str, Any], reg: Registry, log)
         act = evaluate(data, None, record=False, **kw)["base"]
     return {"n": c["n"], "test_fingerprint": c["test_fingerprint"], "candidate_label": cand,
             "active_label": act_label, "candidate": c["adapter"], "active": act}
+
+
+def active_acceptance(reg: Registry, name: str) -> dict[str, Any] | None:
+    """How the editors took the active version since its promotion (copilot stats' figures), or None."""
+    from copilot.evaluate.acceptance import since_promotion
+
+    active = reg.active(name)
+    if active is None:
+        return None
+    return since_promotion(name, active, reg.pointer(name).get("changed"))

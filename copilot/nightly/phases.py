@@ -15,7 +15,7 @@ from typing import Any
 
 from copilot.adapters.registry import Registry
 from copilot.nightly import gate
-from copilot.nightly.candidate import adopt_candidate, evaluate_candidate, train_candidate
+from copilot.nightly.candidate import active_acceptance, adopt_candidate, evaluate_candidate, train_candidate
 from copilot.nightly.config import AdapterPlan
 from copilot.nightly.dataset import build_cycle_dataset
 from copilot.nightly.fetch import fetch_repos
@@ -118,6 +118,7 @@ def evaluate(job: AdapterJob) -> None:
     fault("eval")
     with job.timed("eval"):
         job.a["eval"] = evaluate_candidate(job.plan, job.a, job.reg, job.log)
+        job.a["eval"]["active_acceptance"] = active_acceptance(job.reg, job.plan.name)
     job.to("decide")
 
 

@@ -85,6 +85,10 @@ def _eval_table(ev: dict[str, Any]) -> list[str]:
             c = get_metric(ev["candidate"], f"{group}.{k}")
             if c is not None:
                 out.append(f"| {group}.{k} | {c:.2f} | {_f(get_metric(ev['active'], f'{group}.{k}'))} |")
+    acc = ev.get("active_acceptance")
+    if acc:
+        out.append(f"| editors: accepted / shown since promotion | – | {100 * acc['rate']:.1f}% "
+                   f"({acc['accepted']}/{acc['shown']}, latency p50 {_f(acc['latency_p50_ms'])} ms) |")
     return out
 
 

@@ -8,6 +8,7 @@ Options (top level or under a "copilot" key; camelCase or snake_case):
   debounceMs   the debounce the client should use (a hint, echoed by copilot.status)
   enable       false turns completions off; languages: {"python": true, "markdown": false, "*": true}
   otherFiles   use snippets from other open documents (default true)
+  feedback     record shown/accepted suggestions for `copilot stats` (default true; never the document)
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ OPTIONS = (
             "languages must map language ids to true/false", convert=lambda v: {str(k): x for k, x in v.items()},
             always=True),
     _Option("other_files", ("otherFiles", "other_files"), lambda v: isinstance(v, bool), None, always=True),
+    _Option("feedback", ("feedback",), lambda v: isinstance(v, bool), "feedback must be true or false", always=True),
 )
 
 

@@ -140,8 +140,11 @@ def test_full_session(tiny_model_dir, tmp_path):
         s.client.protocol.notify("copilot/rejected", {"id": "no-such-id"})
         await s.status()  # notifications are handled in order before this reply
         lines = (home / "feedback" / "lsp-feedback.jsonl").read_text().splitlines()
-        assert len(lines) == 1
-        row = json.loads(lines[0])
+        rows = [json.loads(line) for line in lines]
+        assert [r["event"] for r in rows if r["event"] != "shown"] == ["accepted"]
+        shown = [r for r in rows if r["event"] == "shown"]
+        assert shown and all("completion" not in r and "path" not in r for r in shown)  # metadata only
+        row = [r for r in rows if r["event"] == "accepted"][0]
         assert row["event"] == "accepted" and row["completion"] == suggestion and row["language"] == "python"
         assert "return" not in json.dumps(row)  # the document is not in it
 

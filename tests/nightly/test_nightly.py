@@ -19,6 +19,21 @@ from copilot.adapters.registry import Registry
 from copilot.core.types import UserInputError
 
 
+def _editors_used(name: str, version: int, shown: int, accepted: int) -> None:
+    """Feedback lines as the language server writes them, after the promotion."""
+    import time
+
+    from copilot.evaluate.acceptance import feedback_file
+
+    f = feedback_file()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"event": "shown", "id": f"s{i}", "adapter": name, "adapter_version": version, "language": "python",
+             "chars": 5, "latency_ms": 100.0 + i, "from_cache": False, "time": time.time()} for i in range(shown)]
+    rows += [{"event": "accepted", "id": f"s{i}", "completion": "x + 1", "adapter": name, "adapter_version": version,
+              "language": "python", "time": time.time()} for i in range(accepted)]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def _run(cfg: Path, **kw) -> dict:
     return run(Options(config=str(cfg), **kw))
 
@@ -59,8 +74,11 @@ def test_cycles_mine_only_new_commits_gate_promotion_and_hot_swap(tmp_path, tiny
     # 3rd night: two new commits; a candidate that does not beat active by the margin is kept out.
     add_commits(repo, 4, 2, 2)
     write_config(cfg, tiny_model_dir, [str(repo), str(tmp_path / "gone")], margin=1000)
+    _editors_used("acme", 1, shown=4, accepted=1)
     s3 = _run(cfg)
     a3 = s3["adapters"]["acme"]
+    acc = a3["eval"]["active_acceptance"]
+    assert (acc["shown"], acc["accepted"]) == (4, 1), acc
     assert a3["mined"][str(repo)]["commits_mined"] == 2  # only the new ones
     assert a3["warm_start"] == "acme@1" and a3["data"]["new_train"] > 0 and a3["data"]["replay"] > 0
     assert a3["decision"]["promote"] is False and "kept active" in a3["decision"]["why"]
@@ -96,6 +114,7 @@ def test_cycles_mine_only_new_commits_gate_promotion_and_hot_swap(tmp_path, tiny
         assert "## acme" in (d / "report.md").read_text()
     md = (Path(paths.runs_dir()) / s3["id"] / "report.md").read_text()
     assert "kept active" in md and "| fim.edit_sim |" in md and "skipped" in md
+    assert "| editors: accepted / shown since promotion | – | 25.0% (1/4" in md
     hist = history()
     assert [h["id"] for h in hist] == [s4["id"], s3["id"], s2["id"], s1["id"]]
 
