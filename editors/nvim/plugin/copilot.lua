@@ -16,6 +16,10 @@ vim.api.nvim_create_user_command("CopilotStatus", function()
   require("copilot.status").show()
 end, { desc = "Show the copilot server's model, adapter and last latency" })
 
+vim.api.nvim_create_user_command("CopilotStats", function()
+  require("copilot.status").show_stats()
+end, { desc = "Show how many suggestions were shown and accepted, per adapter version" })
+
 vim.api.nvim_create_user_command("CopilotToggle", function()
   require("copilot").toggle()
 end, { desc = "Turn copilot completions on/off" })

@@ -98,6 +98,20 @@ H.test(":CopilotStatus reports model, adapter and latency", function()
   H.truthy(line:find("completions on", 1, true), line)
 end)
 
+H.test(":CopilotStats shows shown and accepted suggestions per adapter version", function()
+  local res
+  require("copilot.status").fetch_stats(function(r) res = r or false end)
+  H.wait_until(function() return res ~= nil end, 5000, "copilot.stats")
+  local all
+  for _, r in ipairs(res.by_version or {}) do
+    if r.version == "all" then all = r end
+  end
+  H.truthy(all and all.shown >= 1 and all.accepted == 1, vim.inspect(res))
+  local text = table.concat(require("copilot.status").format_stats(res), "\n")
+  H.truthy(text:find("base model", 1, true) and text:find("accepted 1", 1, true), text)
+  vim.cmd("CopilotStats")
+end)
+
 H.test(":CopilotExplain opens a window with the markdown explanation", function()
   vim.cmd("CopilotExplain")
   local explain = require("copilot.explain")

@@ -18,7 +18,7 @@ import { Debouncer } from "./logic/debounce";
 import { FeedbackTracker } from "./logic/feedback";
 import { ACCEPTED, REJECTED, explainParams, feedbackParams, parseExplainArgs, servedId } from "./logic/request";
 import { CopilotSettings, languageEnabled, readSettings, resolveServerPath, serverOptions } from "./logic/settings";
-import { ServerStatus, statusText, statusTooltip } from "./logic/status";
+import { ServerStatus, StatsRow, statsLines, statusText, statusTooltip } from "./logic/status";
 import { ExplainPanel } from "./explainPanel";
 
 let client: LanguageClient | undefined;
@@ -183,6 +183,17 @@ export function activate(context: vscode.ExtensionContext): void {
       await refreshStatus();
       output.appendLine(JSON.stringify(lastStatus ?? { state: "not running" }, null, 2));
       output.show(true);
+    }),
+    vscode.commands.registerCommand("copilot.ui.stats", async () => {
+      if (!client) return void vscode.window.showWarningMessage("Copilot: the server is not running");
+      try {
+        const res = (await client.sendRequest(ExecuteCommandRequest.type, { command: "copilot.stats", arguments: [] })) as
+          { by_version?: StatsRow[] } | undefined;
+        for (const line of statsLines(res)) output.appendLine(line);
+        output.show(true);
+      } catch (e) {
+        void vscode.window.showErrorMessage(`Copilot: stats failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }),
     vscode.commands.registerCommand("copilot.ui.restart", async () => {
       if (client) await client.stop().catch(() => undefined);

@@ -1,4 +1,5 @@
 -- :CopilotStatus: model, adapter@version, device, last latency, enabled.
+-- :CopilotStats: shown vs accepted suggestions per adapter version (the server's copilot.stats).
 local config = require("copilot.config")
 local util = require("copilot.util")
 
@@ -42,6 +43,43 @@ function M.show()
       vim.notify("copilot: " .. err, vim.log.levels.WARN)
     else
       vim.notify(M.format(st))
+    end
+  end)
+end
+
+--- Lines for :CopilotStats from a copilot.stats result.
+function M.format_stats(res)
+  local lines = { "copilot: acceptance by adapter version" }
+  for _, r in ipairs(res.by_version or {}) do
+    local rate = type(r.rate) == "number" and ("%.1f%%"):format(100 * r.rate) or "-"
+    local p50 = type(r.latency_p50_ms) == "number" and ("%d ms"):format(math.floor(r.latency_p50_ms + 0.5)) or "-"
+    table.insert(lines, ("  %-22s shown %d, accepted %d (%s), %d chars accepted, latency p50 %s"):format(
+      tostring(r.version), r.shown, r.accepted, rate, r.accepted_chars, p50))
+  end
+  if #lines == 1 then
+    table.insert(lines, "  no suggestions shown yet")
+  end
+  return lines
+end
+
+--- Fetch the acceptance figures; `cb(result|nil, err|nil)`.
+function M.fetch_stats(cb)
+  local client = require("copilot").client(0)
+  if not client then
+    cb(nil, "the copilot server is not running")
+    return
+  end
+  util.request(client, "workspace/executeCommand", { command = "copilot.stats", arguments = {} }, function(err, result)
+    cb(result, err and (err.message or tostring(err)) or nil)
+  end)
+end
+
+function M.show_stats()
+  M.fetch_stats(function(res, err)
+    if err then
+      vim.notify("copilot: " .. err, vim.log.levels.WARN)
+    else
+      vim.notify(table.concat(M.format_stats(res), "\n"))
     end
   end)
 end

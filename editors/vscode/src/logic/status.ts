@@ -43,3 +43,26 @@ export function statusTooltip(s: ServerStatus | undefined, enabled: boolean): st
   }
   return lines.join("\n");
 }
+
+// The acceptance figures of the server's copilot.stats answer, as lines for the output channel.
+export interface StatsRow {
+  version?: string;
+  shown: number;
+  accepted: number;
+  rate: number | null;
+  accepted_chars: number;
+  latency_p50_ms: number | null;
+  latency_p95_ms: number | null;
+}
+
+export function statsLines(res: { by_version?: StatsRow[] } | undefined): string[] {
+  const rows = res?.by_version ?? [];
+  if (rows.length === 0) return ["Copilot acceptance: no suggestions shown yet"];
+  const out = ["Copilot acceptance by adapter version (shown = generated and displayed; accepted once per suggestion)"];
+  for (const r of rows) {
+    const rate = typeof r.rate === "number" ? `${(100 * r.rate).toFixed(1)}%` : "-";
+    const p50 = typeof r.latency_p50_ms === "number" ? `${Math.round(r.latency_p50_ms)} ms` : "-";
+    out.push(`  ${r.version ?? "?"}: shown ${r.shown}, accepted ${r.accepted} (${rate}), ${r.accepted_chars} chars accepted, latency p50 ${p50}`);
+  }
+  return out;
+}

@@ -113,12 +113,25 @@ test("inlineCompletion returns ghost text with an accept command", async () => {
 test("accepted feedback reaches the server's feedback log", async () => {
   await conn.sendNotification(ACCEPTED, feedbackParams(shownId));
   const file = path.join(home, "feedback", "lsp-feedback.jsonl");
-  let rows: { event: string; id: string }[] = [];
-  for (let i = 0; i < 50 && rows.length === 0; i++) {
-    if (fs.existsSync(file)) rows = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; id: string });
-    if (rows.length === 0) await new Promise((r) => setTimeout(r, 100));
+  type Row = { event: string; id: string; completion?: string };
+  let all: Row[] = [];
+  const feedback = () => all.filter((r) => r.event !== "shown");
+  for (let i = 0; i < 50 && feedback().length === 0; i++) {
+    if (fs.existsSync(file)) all = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Row);
+    if (feedback().length === 0) await new Promise((r) => setTimeout(r, 100));
   }
-  assert.deepEqual(rows.map((r) => [r.event, r.id]), [["accepted", shownId]]);
+  assert.deepEqual(feedback().map((r) => [r.event, r.id]), [["accepted", shownId]]);
+  const shown = all.filter((r) => r.event === "shown");
+  assert.ok(shown.some((r) => r.id === shownId), "the suggestion was logged as shown");
+  assert.ok(shown.every((r) => r.completion === undefined), "shown lines carry no code");
+});
+
+test("copilot.stats counts the shown and the accepted suggestion", async () => {
+  type Row = { version: string; shown: number; accepted: number };
+  const res = (await conn.sendRequest(ExecuteCommandRequest.type, { command: "copilot.stats", arguments: [] })) as
+    { by_version: Row[] };
+  const all = res.by_version.find((r) => r.version === "all");
+  assert.ok(all && all.shown >= 1 && all.accepted === 1, JSON.stringify(res));
 });
 
 test("rejected feedback is logged too", async () => {
@@ -129,9 +142,9 @@ test("rejected feedback is logged too", async () => {
   const file = path.join(home, "feedback", "lsp-feedback.jsonl");
   let last: { event: string; id: string } | undefined;
   for (let i = 0; i < 50 && last?.id !== id; i++) {
-    const lines = fs.readFileSync(file, "utf8").trim().split("\n");
-    last = JSON.parse(lines[lines.length - 1]) as { event: string; id: string };
-    if (last.id !== id) await new Promise((r) => setTimeout(r, 100));
+    const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; id: string });
+    last = lines.filter((r) => r.event !== "shown").pop();
+    if (last?.id !== id) await new Promise((r) => setTimeout(r, 100));
   }
   assert.deepEqual([last?.event, last?.id], ["rejected", id]);
 });

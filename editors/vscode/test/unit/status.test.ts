@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { adapterLabel, shortModel, statusText, statusTooltip } from "../../src/logic/status";
+import { adapterLabel, shortModel, statsLines, statusText, statusTooltip } from "../../src/logic/status";
 import { renderHtml } from "../../src/logic/markdown";
 
 test("status text shows model, adapter@version, latency and state", () => {
@@ -24,4 +24,14 @@ test("explanation panel renders markdown and escapes raw HTML", () => {
   assert.match(html, /a&lt;b&gt;\.py/);
   assert.match(html, /streaming/);
   assert.ok(!renderHtml("t", "x", true).includes("streaming"));
+});
+
+test("acceptance lines show shown, accepted, rate and latency per adapter version", () => {
+  const lines = statsLines({ by_version: [
+    { version: "acme@1", shown: 3, accepted: 1, rate: 1 / 3, accepted_chars: 8, latency_p50_ms: 200.4, latency_p95_ms: 300 },
+    { version: "all", shown: 3, accepted: 1, rate: 1 / 3, accepted_chars: 8, latency_p50_ms: 200.4, latency_p95_ms: 300 },
+  ] });
+  assert.equal(lines.length, 3);
+  assert.equal(lines[1], "  acme@1: shown 3, accepted 1 (33.3%), 8 chars accepted, latency p50 200 ms");
+  assert.deepEqual(statsLines({ by_version: [] }), ["Copilot acceptance: no suggestions shown yet"]);
 });
