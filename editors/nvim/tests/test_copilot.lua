@@ -10,10 +10,18 @@ vim.cmd("runtime plugin/copilot.lua")
 local H = require("harness")
 
 local server = assert(os.getenv("COPILOT_LSP"), "COPILOT_LSP must name copilot-lsp")
-local model = assert(os.getenv("COPILOT_TINY_MODEL"), "COPILOT_TINY_MODEL must name a model folder")
+-- COPILOT_TEST_MODEL (e.g. the embedded qwen2.5-coder-0.5b) runs the same tests on a real model; its converted
+-- files are shared from COPILOT_MODELS_FROM/models, the rest of the data root is fresh.
+local model = os.getenv("COPILOT_TEST_MODEL") or os.getenv("COPILOT_TINY_MODEL")
+assert(model, "COPILOT_TINY_MODEL (or COPILOT_TEST_MODEL) must name a model")
 local ghost = os.getenv("COPILOT_GHOST") or "builtin"
 local home = vim.fn.tempname()
 vim.fn.mkdir(home, "p")
+if os.getenv("COPILOT_MODELS_FROM") then
+  local models = os.getenv("COPILOT_MODELS_FROM") .. "/models"
+  vim.fn.mkdir(models, "p")
+  assert(vim.uv.fs_symlink(models, home .. "/models"))
+end
 vim.env.COPILOT_HOME = home
 vim.env.OMP_WAIT_POLICY = "PASSIVE"
 vim.env.HF_HUB_OFFLINE, vim.env.TRANSFORMERS_OFFLINE, vim.env.HF_DATASETS_OFFLINE = "1", "1", "1"
@@ -46,6 +54,7 @@ H.test("setup starts the server and attaches to a python buffer (" .. ghost .. "
   end, 60000, "model loaded")
   H.eq(st.state, "ready", "model state (error: " .. tostring(st.error) .. ")")
   H.eq(copilot.has_builtin_inline(), ghost == "builtin")
+  print(("  (%s, %s on %s)"):format(tostring(vim.version()), tostring(st.model), tostring(st.backend)))
 end)
 
 H.test("typing shows ghost text at the cursor", function()
