@@ -27,7 +27,7 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, int, float | None
                 out.append((group, metric, int(vals["n"]), base.get("fim_by", {}).get(group, {}).get(metric),
                             ad.get("fim_by", {}).get(group, {}).get(metric)))
     if "explain" in ref:
-        for metric in ("cosine", "rouge_l", "token_f1"):
+        for metric in ("cosine", "rouge_l", "token_f1", "truncated", "coverage", "invented"):
             if metric in ref["explain"]:
                 out.append(("explain", metric, int(ref["explain"]["n"]), base.get("explain", {}).get(metric),
                             ad.get("explain", {}).get(metric)))

@@ -24,6 +24,7 @@ from typing import Any
 from copilot.adapters.registry import Registry
 from copilot.core.types import UserInputError
 from copilot.evaluate import metrics as M
+from copilot.evaluate import explain_checks
 
 FIM_KINDS = ("fim_file", "fim_history")
 
@@ -61,7 +62,8 @@ def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: 
             code = row.get("middle") or row.get("prompt") or ""
             e = engine.explain(code, row["path"], adapter, language=row["language"], max_new_tokens=explain_tokens)
             ref = row["completion"]
-            rec.update(pred=e.text, ref=ref, **M.score_explain(e.text, ref))
+            rec.update(pred=e.text, ref=ref, **M.score_explain(e.text, ref),
+                       **explain_checks.scores(e.text, code, row["language"]))
             if embedder is not None:
                 rec["cosine"] = embedder.cosine(e.text, ref)
         else:
@@ -73,6 +75,9 @@ def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: 
     return out
 
 
+EXPLAIN_CHECKS = ("truncated", "coverage", "invented")  # copilot.evaluate.explain_checks
+
+
 def summarize(recs: list[dict[str, Any]]) -> dict[str, Any]:
     fim = [r for r in recs if r["kind"] in FIM_KINDS]
     exp = [r for r in recs if r["kind"] == "explain"]
@@ -82,7 +87,8 @@ def summarize(recs: list[dict[str, Any]]) -> dict[str, Any]:
         s["fim"] = agg.pop("all")
         s["fim_by"] = agg
     if exp:
-        names = ["cosine", "rouge_l", "token_f1"] if any("cosine" in r for r in exp) else ["rouge_l", "token_f1"]
+        names = ["cosine", "rouge_l", "token_f1", *EXPLAIN_CHECKS]
+        names = [m for m in names if any(m in r for r in exp)]  # a check that applied to no pair is left out
         s["explain"] = M.aggregate(exp, names)["all"]
     return s
 

@@ -84,7 +84,11 @@ def test_evaluate_base_vs_adapter_records_metrics_and_report(home, tiny_model, t
         assert len(fim) == 4 and all(r["exact_match"] == M.exact_match(r["pred"], r["ref"]) for r in fim)
         assert res[side]["fim"]["edit_sim"] == pytest.approx(sum(r["edit_sim"] for r in fim) / 4)
         assert res[side]["fim_by"]["language=go"]["n"] == 2
-        assert set(res[side]["explain"]) == {"n", "cosine", "rouge_l", "token_f1"}
+        assert {"n", "cosine", "rouge_l", "token_f1", "truncated"} <= set(res[side]["explain"])
+        from copilot.evaluate.explain_checks import truncated
+        exp = [r for r in recs if r["kind"] == "explain"]
+        assert exp and all(r["truncated"] == 100.0 * truncated(r["pred"]) for r in exp)  # scored on the same text
+        assert res[side]["explain"]["truncated"] == pytest.approx(sum(r["truncated"] for r in exp) / len(exp))
     # Completions are what the engine returns for the same inputs (post-processed).
     row = fim_pair(1, "test", language="python")
     again = eng.complete(row.prefix, row.suffix, language="python", adapter="team", path=row.path,

@@ -1,0 +1,116 @@
+"""Checks that see what is wrong with an explanation, where embedding similarity does not:
+
+- **truncated**: the text stops mid-sentence or mid-list (its last line does not end a sentence);
+- **coverage**: of the facts tree-sitter finds in the code — parameters, raised exceptions, whether it returns
+  a value, attributes it assigns (`self.x = ...`) — the share the explanation mentions;
+- **invented names**: the share of the explanation's code spans (`like_this`) that name an identifier the code
+  (and what it imports) does not contain.
+
+Facts are read with tree-sitter for Python; for other languages only the identifiers are collected (so
+`invented` is checked, `coverage` is not).
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from dataclasses import dataclass, field
+
+_SENTENCE_END = re.compile(r"""[.!?](?:[)\]"'*_`]*)$|```$""")
+_CODE_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KNOWN = set(dir(builtins)) | set(keyword.kwlist) | {"self", "cls", "None", "True", "False", "str", "int",
+                                                     "float", "bool", "list", "dict", "set", "tuple", "bytes"}
+
+
+@dataclass
+class CodeFacts:
+    params: set[str] = field(default_factory=set)
+    raises: set[str] = field(default_factory=set)
+    returns: bool = False
+    attributes: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)  # every identifier in the code
+
+    def items(self) -> list[str]:
+        """What an explanation should mention: each parameter, exception and assigned attribute, and
+        'return' when the code returns a value."""
+        return sorted(self.params) + sorted(self.raises) + sorted(self.attributes) + (["return"] if self.returns else [])
+
+
+def code_facts(code: str, language: str | None) -> CodeFacts:
+    facts = CodeFacts(names=set(_IDENT.findall(code)))
+    if language != "python":
+        return facts
+    from indexer.languages import get_parser
+
+    data = code.encode("utf-8")
+    root = get_parser("python").parse(data).root_node
+
+    def text(n) -> str:
+        return data[n.start_byte:n.end_byte].decode("utf-8", "replace")
+
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        stack.extend(n.children)
+        if n.type == "parameters":
+            for p in n.named_children:
+                ident = p if p.type == "identifier" else next(
+                    (c for c in p.named_children if c.type == "identifier"), None)
+                if ident is not None and text(ident) not in ("self", "cls"):
+                    facts.params.add(text(ident))
+        elif n.type == "raise_statement" and n.named_children:
+            exc = n.named_children[0]
+            exc = exc.child_by_field_name("function") or exc if exc.type == "call" else exc
+            name = text(exc).split(".")[-1]
+            if _IDENT.fullmatch(name):
+                facts.raises.add(name)
+        elif n.type == "return_statement" and n.named_children:
+            facts.returns = True
+        elif n.type == "assignment":
+            left = n.child_by_field_name("left")
+            if left is not None and left.type == "attribute" and text(left).startswith("self."):
+                facts.attributes.add(text(left).split(".", 1)[1])
+    return facts
+
+
+def truncated(text: str) -> bool:
+    """True when the explanation's last line stops mid-sentence or mid-list (or there is no text)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return True
+    last = lines[-1]
+    if last.startswith("#"):  # a heading with nothing under it
+        return True
+    return not _SENTENCE_END.search(last)
+
+
+def mentioned(item: str, text: str) -> bool:
+    if item == "return":
+        return re.search(r"\breturn", text, re.IGNORECASE) is not None
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(item)}(?![A-Za-z0-9_])", text, re.IGNORECASE) is not None
+
+
+def code_spans(text: str) -> list[str]:
+    return _CODE_SPAN.findall(text)
+
+
+def invented(span: str, facts: CodeFacts) -> list[str]:
+    """Identifiers of a code span that are neither in the code nor Python's builtins/keywords."""
+    return [w for w in _IDENT.findall(span) if w not in facts.names and w not in _KNOWN and not w.isdigit()]
+
+
+def scores(text: str, code: str, language: str | None) -> dict[str, float]:
+    """On the 0-100 scale of the other metrics: truncated (100 = cut off), coverage (when the code has facts
+    to cover), invented (share of code spans, when there are spans). Only the keys that apply are present, so
+    averages skip explanations a measure does not apply to."""
+    facts = code_facts(code, language)
+    out: dict[str, float] = {"truncated": 100.0 * truncated(text)}
+    items = facts.items() if language == "python" else []
+    if items:
+        out["coverage"] = 100.0 * sum(mentioned(i, text) for i in items) / len(items)
+    spans = code_spans(text)
+    if spans:
+        out["invented"] = 100.0 * sum(bool(invented(s, facts)) for s in spans) / len(spans)
+    return out
