@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from copilot.cli.common import console, errors
-from copilot.core.types import CopilotError
 
 
 @click.command("train")
@@ -59,32 +58,19 @@ def train_cmd(data, name, base, recipe, max_steps, epochs, resume, quantize, spm
 def _launch(con, settings, processes, data, name, base, recipe, max_steps, epochs, resume, quantize, spm_share,
             quiet, init_adapter) -> None:
     from copilot.adapters.registry import Registry
-    from copilot.models.device import gpu_count, pick_device
+    from copilot.models.device import pick_device
     from copilot.train import launch
-    from copilot.train.checkpoint import latest_checkpoint, work_dir_for
 
     device = pick_device(settings.device)
-    launch.check_processes(processes, device, gpu_count())
     args = ["--data", str(data), "--name", name]
     for flag, value in (("--base", base), ("--config", recipe), ("--max-steps", max_steps), ("--epochs", epochs),
                         ("--quantize", quantize), ("--spm-share", spm_share), ("--init-adapter", init_adapter)):
         if value is not None:
             args += [flag, str(value)]
     args += ["--resume"] * bool(resume) + ["--quiet"] * bool(quiet)
-    before = set(Registry().versions(name))
-    con.print(f"Starting {processes} training processes ({device}, "
-              f"{'gloo' if device == 'cpu' else 'nccl'})…", highlight=False)
-    try:
-        launch.run(processes, device, args)
-    except CopilotError as exc:
-        ck = latest_checkpoint(work_dir_for(name))
-        kept = (f"the last checkpoint is {ck} (step {int(ck.name.split('-')[1])}): run the same command with --resume"
-                if ck else "no checkpoint was written yet: run the same command again")
-        raise CopilotError(f"{exc}; nothing was published; {kept}") from None
-    new = sorted(set(Registry().versions(name)) - before)
-    if len(new) != 1:
-        raise CopilotError(f"the training processes ended but published {len(new)} versions of {name!r}")
-    _trained(con, Registry().manifest(name, new[0]), data, f"{processes} processes")
+    reg = Registry()
+    version = launch.train_processes(processes, device, args, name, reg, log=lambda s: con.print(s, highlight=False))
+    _trained(con, reg.manifest(name, version), data, f"{processes} processes")
 
 
 def _trained(con, m, data, speed: str) -> None:

@@ -67,22 +67,15 @@ def _train_processes(cycle: Cycle, plan: AdapterPlan, recipe, a: dict[str, Any],
                      log) -> int:
     """The candidate trained by `plan.processes` data-parallel processes (copilot.train.launch); -> its version."""
     from copilot.core.files import write_text_atomic
-    from copilot.models.device import gpu_count, pick_device
+    from copilot.models.device import pick_device
     from copilot.train import launch
     from copilot.train.recipe import recipe_toml
 
     device = pick_device(plan.device)
-    launch.check_processes(plan.processes, device, gpu_count())
     recipe_file = write_text_atomic(cycle.dir / f"{plan.name}.recipe.toml", recipe_toml(recipe))
     args = ["--data", str(a["data"]["dir"]), "--name", plan.name, "--base", plan.base, "--config", str(recipe_file),
             "--quiet"] + ["--resume"] * resume + (["--init-adapter", str(warm)] if warm is not None else [])
-    before = set(reg.versions(plan.name))
-    log(f"training {plan.name} with {plan.processes} processes ({device})")
-    launch.run(plan.processes, device, args)
-    new = sorted(set(reg.versions(plan.name)) - before)
-    if len(new) != 1:
-        raise CopilotError(f"the training processes of {plan.name} published {len(new)} versions, expected 1")
-    return new[0]
+    return launch.train_processes(plan.processes, device, args, plan.name, reg, log=log)
 
 
 def evaluate_candidate(plan: AdapterPlan, a: dict[str, Any], reg: Registry, log) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
 
 from copilot.core.paths import usable_cores
 from copilot.core.types import CopilotError, UserInputError
@@ -75,3 +76,26 @@ def run(processes: int, device: str, worker_args: list[str]) -> None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def train_processes(processes: int, device: str, worker_args: list[str], name: str, registry,
+                    log: Callable[[str], None] = lambda s: None) -> int:
+    """Check the launch, run the processes, and return the one version of NAME they published. A failed run
+    is one CopilotError naming the failed process and the checkpoint `--resume` continues from."""
+    from copilot.models.device import gpu_count
+    from copilot.train.checkpoint import latest_checkpoint, work_dir_for
+
+    check_processes(processes, device, gpu_count())
+    log(f"Starting {processes} training processes of {name} ({device}, {'gloo' if device == 'cpu' else 'nccl'})…")
+    before = set(registry.versions(name))
+    try:
+        run(processes, device, worker_args)
+    except CopilotError as exc:
+        ck = latest_checkpoint(work_dir_for(name))
+        kept = (f"the last checkpoint is {ck} (step {int(ck.name.split('-')[1])}): run the same command with --resume"
+                if ck else "no checkpoint was written yet: run the same command again")
+        raise CopilotError(f"{exc}; nothing was published; {kept}") from None
+    new = sorted(set(registry.versions(name)) - before)
+    if len(new) != 1:
+        raise CopilotError(f"the training processes ended but published {len(new)} versions of {name!r}")
+    return new[0]

@@ -66,7 +66,7 @@ def test_two_processes_take_the_same_steps_as_one_and_publish_once(tmp_path, tin
     assert one.returncode == 0, one.stderr
     two = _run(_cmd(dataset, tiny_model, recipe, "dp", 6, "--processes", "2"), tmp_path / "two")
     assert two.returncode == 0, two.stderr
-    assert "Starting 2 training processes (cpu, gloo)" in two.stdout + two.stderr
+    assert "Starting 2 training processes of dp (cpu, gloo)" in two.stdout + two.stderr
     assert (two.stdout + two.stderr).count("Trained dp@1") == 1  # reported once, by the launching process
     assert sorted(p.name for p in (tmp_path / "two" / "adapters" / "dp").iterdir() if p.name.isdigit()) == ["1"]
     a, b = _manifest(tmp_path / "one", "dp")["training"], _manifest(tmp_path / "two", "dp")["training"]
