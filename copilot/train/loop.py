@@ -263,8 +263,9 @@ def _run_steps(run: _Run, data: _Data, recipe: TrainRecipe, stop: threading.Even
     run.model.train()
     t0 = time.perf_counter()
     try:
+        stopping = run.group.max([float(stop.is_set())])[0]  # a stop anywhere stops every process
         while run.step < run.total:
-            if run.group.max([float(stop.is_set())])[0]:  # a stop anywhere stops every process
+            if stopping:
                 run.stopped = True
                 break
             step_loss = _one_step(run, data, recipe, pad_id, dev)
@@ -273,8 +274,10 @@ def _run_steps(run: _Run, data: _Data, recipe: TrainRecipe, stop: threading.Even
             bar.update(run.step, step_loss, run.tokens / max(1e-9, time.perf_counter() - t0))
             if on_step:
                 on_step(run.step, step_loss)
-            # the slowest process's clock: every process fits and ends the budget at the same step
-            _apply_time_budget(run, recipe, run.group.max([time.perf_counter() - t0])[0], bar, log)
+            # One small collective per step: the slowest process's clock (every process fits and ends the time
+            # budget at the same step) and whether a stop was asked anywhere.
+            elapsed, stopping = run.group.max([time.perf_counter() - t0, float(stop.is_set())])
+            _apply_time_budget(run, recipe, elapsed, bar, log)
             if run.step % recipe.checkpoint_every == 0 and run.step < run.total and run.group.main:
                 _checkpoint(run)
     finally:
