@@ -98,27 +98,34 @@ def qlora(a) -> bool:
     return a.quantize == "4bit" or (a.quantize == "auto" and a.device == "cuda")
 
 
-def side_ours(a) -> dict:
-    from copilot.core.settings import Settings, TrainSettings
-    from copilot.train.loop import train
+def smoke_recipe(a):
+    """The recipe every side of the smoke comparison trains with."""
+    from copilot.core.settings import TrainSettings
     from copilot.train.recipe import TrainRecipe
+
+    return TrainRecipe(train=TrainSettings(max_seq_len=a.max_seq_len, batch_tokens=a.batch_tokens, r=a.r,
+                                           alpha=2 * a.r, quantize=a.quantize),
+                       max_steps=a.steps, checkpoint_every=10**9)
+
+
+def side_ours(a) -> dict:
+    from copilot.core.settings import Settings
+    from copilot.train.loop import train
 
     os.environ["COPILOT_HOME"] = tempfile.mkdtemp(prefix="bench-home-")
     s = Settings()
     s.model, s.device = a.model, a.device
-    rec = TrainRecipe(train=TrainSettings(max_seq_len=a.max_seq_len, batch_tokens=a.batch_tokens, r=a.r, alpha=2 * a.r,
-                                          quantize=a.quantize),
-                      max_steps=a.steps, checkpoint_every=10**9)
-    res = train(a.data, "bench", settings=s, recipe=rec, progress=False, publish=False)
+    res = train(a.data, "bench", settings=s, recipe=smoke_recipe(a), progress=False, publish=False)
     return {"tokens": res.tokens, "seconds": res.seconds, "steps": res.steps, "losses": res.losses, "mode": res.mode}
 
 
 def side_processes(a, n: int) -> dict:
     """Our trainer as `copilot train --processes N` (data-parallel, gloo on CPU), same recipe as "ours"."""
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+    from copilot.train.recipe import recipe_toml
+
     recipe = home / "recipe.toml"
-    recipe.write_text(f"max_seq_len = {a.max_seq_len}\nbatch_tokens = {a.batch_tokens}\nr = {a.r}\nalpha = {2 * a.r}\n"
-                      f"checkpoint_every = 1000000000\nquantize = \"{a.quantize}\"\n")
+    recipe.write_text(recipe_toml(smoke_recipe(a)))
     cmd = [sys.executable, "-m", "copilot.cli.main", "train", "--data", str(a.data), "--name", "bench", "--base",
            str(a.model), "--config", str(recipe), "--max-steps", str(a.steps), "--processes", str(n), "--quiet"]
     proc = subprocess.run(cmd, env={**os.environ, "COPILOT_HOME": str(home), "COPILOT_DEVICE": a.device},
