@@ -83,11 +83,9 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def summarize(events: list[dict[str, Any]], by: str = "version") -> list[dict[str, Any]]:
     """One row per group (sorted), plus a last row "all": shown, accepted, rate, accepted chars, latency."""
-    shown: dict[str, dict[str, Any]] = {}  # id -> the shown event (model-generated ones)
-    continued: dict[str, dict[str, Any]] = {}  # id -> shown event of a typed-ahead continuation
-    for ev in events:
-        if ev["event"] == "shown" and ev.get("id"):
-            (continued if ev.get("from_cache") else shown)[str(ev["id"])] = ev
+    # id -> the shown event; typed-ahead continuations (from_cache) are the same suggestion shown again
+    shown = {str(ev["id"]): ev for ev in events
+             if ev["event"] == "shown" and ev.get("id") and not ev.get("from_cache")}
     accepted: dict[str, dict[str, Any]] = {}
     for ev in events:
         if ev["event"] == "accepted":

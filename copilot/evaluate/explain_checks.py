@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 _SENTENCE_END = re.compile(r"""[.!?](?:[)\]"'*_`]*)$|```$""")
 _CODE_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_KNOWN = set(dir(builtins)) | set(keyword.kwlist) | {"self", "cls", "None", "True", "False", "str", "int",
-                                                     "float", "bool", "list", "dict", "set", "tuple", "bytes"}
+_KNOWN = set(dir(builtins)) | set(keyword.kwlist) | {"self", "cls"}
 
 
 @dataclass

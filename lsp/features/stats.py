@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from copilot.evaluate.acceptance import GROUPS, feedback_file, load_events, summarize
 from lsp.features.util import plain
 
-INVALID = -32602
+INVALID = int(types.ErrorCodes.InvalidParams)
 
 
 def stats(by: str | None = None) -> dict[str, Any]:

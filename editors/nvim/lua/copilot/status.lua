@@ -25,26 +25,36 @@ function M.format(st)
   return line
 end
 
---- Fetch the server's status; `cb(status|nil, err|nil)`.
-function M.fetch(cb)
+--- Run one of the server's commands; `cb(result|nil, err|nil)`.
+local function execute(command, cb)
   local client = require("copilot").client(0)
   if not client then
     cb(nil, "the copilot server is not running")
     return
   end
-  util.request(client, "workspace/executeCommand", { command = "copilot.status", arguments = {} }, function(err, result)
+  util.request(client, "workspace/executeCommand", { command = command, arguments = {} }, function(err, result)
     cb(result, err and (err.message or tostring(err)) or nil)
   end)
 end
 
-function M.show()
-  M.fetch(function(st, err)
+--- Fetch a command's result and show it with `render(result) -> string`, or the error as a warning.
+local function notify(fetch, render)
+  fetch(function(res, err)
     if err then
       vim.notify("copilot: " .. err, vim.log.levels.WARN)
     else
-      vim.notify(M.format(st))
+      vim.notify(render(res))
     end
   end)
+end
+
+--- Fetch the server's status; `cb(status|nil, err|nil)`.
+function M.fetch(cb)
+  execute("copilot.status", cb)
+end
+
+function M.show()
+  notify(M.fetch, M.format)
 end
 
 --- Lines for :CopilotStats from a copilot.stats result.
@@ -64,24 +74,11 @@ end
 
 --- Fetch the acceptance figures; `cb(result|nil, err|nil)`.
 function M.fetch_stats(cb)
-  local client = require("copilot").client(0)
-  if not client then
-    cb(nil, "the copilot server is not running")
-    return
-  end
-  util.request(client, "workspace/executeCommand", { command = "copilot.stats", arguments = {} }, function(err, result)
-    cb(result, err and (err.message or tostring(err)) or nil)
-  end)
+  execute("copilot.stats", cb)
 end
 
 function M.show_stats()
-  M.fetch_stats(function(res, err)
-    if err then
-      vim.notify("copilot: " .. err, vim.log.levels.WARN)
-    else
-      vim.notify(table.concat(M.format_stats(res), "\n"))
-    end
-  end)
+  notify(M.fetch_stats, function(res) return table.concat(M.format_stats(res), "\n") end)
 end
 
 return M
