@@ -3,7 +3,8 @@ explain pairs (a function/class with its docstring removed -> the docstring).
 
 FIM middles are whole syntax nodes: a function body or block (multi-line), a statement, an expression
 (cursor mid-line), or the rest of a line starting at a node. Prefix/suffix are bounded by a token budget
-(approximated in characters) and cut at line boundaries, as an editor would send them.
+(approximated in characters) and cut at line boundaries, as an editor would send them. Typing points (the
+cursor inside an identifier or a few characters into a line, kind ``fim_typing``) are in ``indexer.typing_points``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from tree_sitter import Node, Tree
 from copilot.core.types import CodeUnit, TrainingPair
 
 FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"
+
+# The pair kinds (copilot.core.types.PairKind). FIM pairs: AST-aligned middles of current files, code a commit
+# added, typing points of current files (indexer.typing_points). Everyone above reads these two from here.
+FIM_KINDS = ("fim_file", "fim_history", "fim_typing")
+HEAD_KINDS = ("fim_file", "fim_typing", "explain")  # mined from HEAD's files: replaced when the file changes
 
 BLOCK_TYPES = frozenset({
     "block", "statement_block", "compound_statement", "constructor_body", "switch_block", "switch_body",
@@ -56,6 +62,8 @@ class PairConfig:
     lines_per_fim: int = 25  # about one FIM pair per this many lines of a current file
     max_fim_per_file: int = 32
     max_history_per_file: int = 6
+    lines_per_typing: int = 75  # about one typing point (indexer.typing_points) per this many lines ...
+    max_typing_per_file: int = 12  # ... at most this many per current file (0: none)
     min_docstring_chars: int = 12
     max_explain_chars: int = 8000
     seed: int = 0
@@ -103,7 +111,8 @@ class SourceText:
 class Fim:
     start: int  # byte offsets of the middle
     end: int
-    granularity: str  # body | block | statement | expression | rest_of_line
+    granularity: str  # body | block | statement | expression | rest_of_line | added | identifier | line_start
+    #                 (typing points whose middle runs past the line end: identifier+block, line_start+block)
 
 
 def fim_prompt(prefix: str, suffix: str) -> str:
@@ -140,7 +149,7 @@ def _ok_middle(src: SourceText, node: Node, cfg: PairConfig) -> bool:
     return len(middle.strip()) >= 2 and len(middle) <= cfg.max_middle_chars
 
 
-def _first_code_byte(src: SourceText, line: int) -> int | None:
+def first_code_byte(src: SourceText, line: int) -> int | None:
     start = src.line_starts[line]
     end = src.line_end(line)
     seg = src.data[start:end]
@@ -168,7 +177,7 @@ def sample_fims(tree: Tree, src: SourceText, cfg: PairConfig, rng: random.Random
     while len(out) < want and attempts < want * 6:
         attempts += 1
         line = rng.randrange(n_lines)
-        pos = _first_code_byte(src, line)
+        pos = first_code_byte(src, line)
         if pos is None:
             continue
         leaf = root.named_descendant_for_byte_range(pos, pos)
@@ -235,7 +244,7 @@ def _pick_expression(root: Node, src: SourceText, line: int, cfg: PairConfig, rn
 
 
 def _pick_rest_of_line(root: Node, src: SourceText, line: int, cfg: PairConfig, rng: random.Random) -> Fim | None:
-    first = _first_code_byte(src, line)
+    first = first_code_byte(src, line)
     end = src.line_end(line)
     if first is None or end - first < 4:
         return None
@@ -261,7 +270,7 @@ def fims_for_added_lines(tree: Tree, src: SourceText, added: list[tuple[int, int
         range_start, range_end = src.line_starts[a], src.line_end(b)
         line = a
         while line <= b and len(out) < cfg.max_history_per_file:
-            pos = _first_code_byte(src, line)
+            pos = first_code_byte(src, line)
             if pos is None:
                 line += 1
                 continue

@@ -74,7 +74,8 @@ class CopilotServer(LanguageServer):
         self.served: OrderedDict[str, Served] = OrderedDict()
         self._ids = itertools.count(1)
         self.counters = {"requests": 0, "cache_hits": 0, "model_calls": 0, "cancelled": 0, "empty": 0, "disabled": 0,
-                         "generated_tokens": 0, "stopped_generations": 0}
+                         "generated_tokens": 0, "stopped_generations": 0, "cursor_moves": 0,
+                         "warmed_tokens": 0}
         self.last_latency_ms: float | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.root_path: Path | None = None
@@ -191,6 +192,7 @@ class CopilotServer(LanguageServer):
             "position_encoding": self.encoding,
             "debounce_ms": self.config.debounce_ms,
             "counters": dict(self.counters),
+            "prompt_tokens": dict(getattr(h.engine, "stats", None) or {}),  # reused / prefilled / shifted in the KV cache
             "scheduler": {**dataclasses.asdict(self.scheduler.stats), "running": self.scheduler.running_key,
                           "queued": self.scheduler.pending_keys()},
             "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
@@ -363,11 +365,11 @@ class CopilotServer(LanguageServer):
 
 def build_server(model_override: str | None = None, settings: Settings | None = None) -> CopilotServer:
     """A server with every feature registered (one module per LSP feature)."""
-    from lsp.features import (code_action, completion, configuration, explain, feedback,
+    from lsp.features import (code_action, completion, configuration, cursor, explain, feedback,
                               inline_completion, lifecycle, stats, status, sync)
 
     server = CopilotServer(model_override=model_override, settings=settings)
-    for feature in (lifecycle, configuration, sync, inline_completion, completion, explain, code_action, status,
-                    feedback, stats):
+    for feature in (lifecycle, configuration, sync, inline_completion, completion, cursor, explain, code_action,
+                    status, feedback, stats):
         feature.register(server)
     return server

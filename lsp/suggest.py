@@ -179,6 +179,41 @@ async def _generate(ls: Any, cur: _Cursor, t0: float, line: int, character: int)
     return answer
 
 
+async def warm(ls: Any, uri: str, line: int, character: int) -> int:
+    """The cursor moved to (line, character) of `uri`: read the prompt there up to the cursor's line into the
+    document's cache while the developer has not typed yet (copilot/cursorMoved). Never competes with a
+    completion: skipped while one is queued or running for this document, and superseded by the next one.
+    Returns the tokens read."""
+    ls.counters["cursor_moves"] += 1
+    if ls.engine.state != "ready" or ls.scheduler.running_key == uri or uri in ls.scheduler.pending_keys():
+        return 0
+    doc = open_document(ls, uri)
+    if doc is None or not ls.config.language_enabled(doc.language_id):
+        return 0
+    index = positions.LineIndex(doc.source)
+    offset = index.offset(line, character, ls.encoding)
+    cur = _Cursor(uri, doc, doc.language_id, doc_path(uri), index, offset, types.Position(line=line, character=character),
+                  doc.source[:offset], doc.source[offset:], False, ls.encoding)
+    engine = ls.engine.engine
+    prefix, suffix = cur.prefix[bounded_start(len(cur.prefix)):], cur.suffix[:MAX_PROMPT_CHARS]
+    snippets = _snippets(ls, cur, prefix)
+
+    def work(cancel):
+        adapter = ls.ensure_adapter(engine)
+        return engine.warm(prefix, suffix, adapter, path=cur.path, context=snippets, cancel=cancel,
+                           keep_warming=lambda: not ls.scheduler.others_waiting(uri))
+
+    try:
+        n = await ls.scheduler.submit(uri, work)
+    except (Superseded, asyncio.CancelledError):
+        return 0
+    except Exception as exc:  # noqa: BLE001 - reading ahead is best effort: a log line, never an error reply
+        log.debug("warming %s failed: %s", uri, exc)
+        return 0
+    ls.counters["warmed_tokens"] += n
+    return n
+
+
 def _finish(ls: Any, cur: _Cursor, answer, t0: float) -> Suggestion | None:
     """Record and cache what the model answered, in the document's line endings."""
     comp, adapter, version = answer

@@ -22,7 +22,8 @@ from copilot.cli.common import console, errors
 @click.option("--no-record", is_flag=True, help="Do not store the result in the adapter's manifest.")
 @click.option("--backend", type=click.Choice(["transformers", "llama.cpp"]), default="transformers",
               help="Engine that generates (transformers is the reference; llama.cpp checks what the server serves).")
-@click.option("--kinds", default=None, help="Comma list of pair kinds to score: fim_file, fim_history, explain.")
+@click.option("--kinds", default=None,
+              help="Comma list of pair kinds to score: fim_file, fim_history, fim_typing, explain.")
 @errors
 def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order, max_new_tokens, no_record, backend, kinds):
     """Exact match / edit similarity (FIM) and explanation similarity on the newest-commit test split."""

@@ -48,13 +48,15 @@ def _make_reporter(console):
 def _summary_table(result, console) -> None:
     from rich.table import Table
 
+    from indexer.pairs import FIM_KINDS
+
     m = result.manifest
     counts = m["counts"]
     table = Table(title=f"pairs dataset {result.out}" + (" (incremental)" if result.incremental else ""))
     table.add_column("kind")
     table.add_column("train", justify="right")
     table.add_column("test", justify="right")
-    for kind in ("fim_file", "fim_history", "explain"):
+    for kind in (*FIM_KINDS, "explain"):
         table.add_row(kind, str(counts["by_kind_split"].get(f"{kind}/train", 0)),
                       str(counts["by_kind_split"].get(f"{kind}/test", 0)))
     table.add_row("[bold]total", str(counts["by_split"]["train"]), str(counts["by_split"]["test"]))

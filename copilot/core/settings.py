@@ -28,6 +28,8 @@ class CompletionSettings:
     context_tokens: int = field(default=512, metadata={"help": "Token budget for prefix+suffix around the cursor."})
     suffix_share: float = field(default=0.25, metadata={"help": "Share of the context budget given to the suffix."})
     other_files_tokens: int = field(default=128, metadata={"help": "Token budget for snippets of other open files."})
+    token_healing: bool = field(default=True, metadata={"help": "With the cursor inside a word, back the prompt up to the word's start and let the model reproduce the typed part first (token healing), so the ghost text continues the word instead of starting a new token."})
+    cache_reuse: int = field(default=32, metadata={"help": "llama.cpp: after a cursor move, keep runs of at least this many cached prompt tokens that the new prompt repeats, shifted into place, instead of re-reading them (the llama.cpp server's --cache-reuse); 0 turns it off."})
     order: str = field(default="auto", metadata={"help": "FIM prompt order: auto (suffix-first, which keeps the KV cache valid while typing, when the adapter was trained on it and its recorded evals do not show it 2+ edit-similarity points worse), psm or spm."})
 
 

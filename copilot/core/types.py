@@ -11,7 +11,7 @@ from typing import Any, Literal
 # Languages we parse with tree-sitter. Keys are our canonical names.
 Language = Literal["python", "javascript", "typescript", "tsx", "go", "java", "rust", "c", "cpp"]
 
-PairKind = Literal["fim_file", "fim_history", "explain"]
+PairKind = Literal["fim_file", "fim_history", "fim_typing", "explain"]  # FIM ones: indexer.pairs.FIM_KINDS
 Split = Literal["train", "test"]
 
 
@@ -148,6 +148,9 @@ class Completion:
     # Characters after the cursor (on the cursor's line) that `text` replaces, e.g. an
     # auto-inserted closing bracket the completion already contains.
     replace_suffix_chars: int = 0
+    # The text before the cursor the prompt backed over and the model reproduced first (token healing,
+    # copilot.serve.heal); `text` starts after it.
+    healed: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Evaluation reports: the base-vs-adapter table (markdown and terminal rows), a PNG bar chart, JSON."""
+"""Evaluation reports: the base-vs-adapter table (markdown and terminal rows), a PNG bar chart, JSON.
+
+The FIM rows: all FIM pairs, then the typing points (``typing points``: the ``kind=fim_typing`` group of
+``fim_by``, cursors inside an identifier or a few characters into a line) right below, then every other group."""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from copilot.core.files import atomic_path, write_text_atomic
+from copilot.evaluate.run import TYPING_GROUP
+
+TYPING_LABEL = "typing points"
 
 
 def _fmt(v: Any) -> str:
@@ -22,9 +28,11 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, int, float | None
     if "fim" in ref:
         for metric in ("exact_match", "edit_sim"):
             out.append(("all FIM", metric, int(ref["fim"]["n"]), base.get("fim", {}).get(metric), ad.get("fim", {}).get(metric)))
-        for group, vals in ref.get("fim_by", {}).items():
+        groups = ref.get("fim_by", {})
+        for group in sorted(groups, key=lambda g: g != TYPING_GROUP):  # the typing points first (stable sort)
+            label = TYPING_LABEL if group == TYPING_GROUP else group
             for metric in ("exact_match", "edit_sim"):
-                out.append((group, metric, int(vals["n"]), base.get("fim_by", {}).get(group, {}).get(metric),
+                out.append((label, metric, int(groups[group]["n"]), base.get("fim_by", {}).get(group, {}).get(metric),
                             ad.get("fim_by", {}).get(group, {}).get(metric)))
     if "explain" in ref:
         for metric in ("cosine", "rouge_l", "token_f1", "truncated", "coverage", "invented"):
@@ -53,7 +61,7 @@ def plot(result: dict[str, Any], out_png: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in table_rows(result) if r[0] in ("all FIM", "explain")]
+    rows = [r for r in table_rows(result) if r[0] in ("all FIM", TYPING_LABEL, "explain")]
     labels = [f"{g}\n{m}" for g, m, *_ in rows]
     base = [r[3] if r[3] is not None else 0 for r in rows]
     ad = [r[4] if r[4] is not None else 0 for r in rows]

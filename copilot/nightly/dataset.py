@@ -13,8 +13,7 @@ from copilot.core.clock import now_iso
 from copilot.core.files import sha256_json
 from copilot.nightly.config import AdapterPlan
 from copilot.nightly.state import Cycle, adapter_memory, repo_dataset_dir
-
-FIM_KINDS = ("fim_file", "fim_history")
+from indexer.pairs import FIM_KINDS
 
 
 def build_cycle_dataset(cycle: Cycle, plan: AdapterPlan, a: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Any
 from copilot.adapters.registry import get_metric
 from copilot.core import paths
 from copilot.core.files import write_json_atomic, write_text_atomic
+from copilot.evaluate.run import TYPING_GROUP
+from copilot.nightly.gate import TYPING_METRICS, typing_scores
 from copilot.nightly.state import Cycle
 
 REPORT_JSON = "report.json"
@@ -85,6 +87,11 @@ def _eval_table(ev: dict[str, Any]) -> list[str]:
             c = get_metric(ev["candidate"], f"{group}.{k}")
             if c is not None:
                 out.append(f"| {group}.{k} | {c:.2f} | {_f(get_metric(ev['active'], f'{group}.{k}'))} |")
+        if group == "fim":  # the typing points (fim_typing pairs) right below all FIM pairs
+            typing = typing_scores(ev)
+            for k in TYPING_METRICS if typing else ():
+                out.append(f"| fim_by.{TYPING_GROUP}.{k} (typing points, n={typing['n']}) | "
+                           f"{_f(typing[k]['candidate'])} | {_f(typing[k]['active'])} |")
     acc = ev.get("active_acceptance")
     if acc:
         out.append(f"| editors: accepted / shown since promotion | – | {100 * acc['rate']:.1f}% "
@@ -119,6 +126,11 @@ def _adapter_summary(name: str, a: dict[str, Any]) -> list[str]:
         lines.append(f"    trained on {dd['new_train']} new + {dd['replay']} replay pairs; test {dd['test']}")
     if a.get("loss"):
         lines.append(f"    loss {a['loss'][0]:.3f} → {a['loss'][-1]:.3f}  {sparkline(a['loss'])}")
+    typing = typing_scores(a["eval"]) if a.get("eval") else None
+    if typing:
+        lines.append(f"    typing points ({typing['n']}): exact match {_f(typing['exact_match']['candidate'])} vs "
+                     f"{_f(typing['exact_match']['active'])}, edit sim {_f(typing['edit_sim']['candidate'])} vs "
+                     f"{_f(typing['edit_sim']['active'])} (candidate vs {a['eval'].get('active_label')})")
     if a.get("removed"):
         lines.append(f"    retention removed {', '.join(a['removed'])}")
     return lines

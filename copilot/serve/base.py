@@ -11,14 +11,25 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from copilot.core.settings import Settings
 from copilot.serve.explain import explain_sections
+from copilot.serve.heal import Constraint, heal_index_for, split_tail
 from copilot.serve.postprocess import finish_completion, generation_stop_rule, wants_multiline
 from copilot.prompts.formats import FimFormat, explain_prompt, fim_format_for
 from copilot.core.types import Completion, Explanation
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    order: str
+    ids: list[int]
+    warm_until: int  # leading tokens the next keystroke's prompt will share
+    strip_ws: str  # indentation left out of the prompt, for the model to write
+    tail: str  # the partial word backed over (token healing)
 
 
 class BaseEngine:
@@ -103,7 +114,8 @@ class BaseEngine:
                   should_stop: Callable[[list[int], str], bool] | None = None,
                   on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
                   repetition_penalty: float = 1.0, warm_until: int = 0,
-                  keep_warming: Callable[[], bool] | None = None) -> tuple[list[int], str]:  # pragma: no cover - abstract
+                  keep_warming: Callable[[], bool] | None = None,
+                  constraint: Callable[[list[int]], list[int] | None] | None = None) -> tuple[list[int], str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     # ------------------------------------------------------------------ completion
@@ -159,6 +171,45 @@ class BaseEngine:
         common = os.path.commonprefix([prompt, other])
         return max(0, len(self.tokenizer.encode(common, add_special_tokens=False)) - 2)
 
+    def _prompt(self, prefix: str, suffix: str, adapter: str | None, path: str | None, context, order: str | None) -> _Prompt:
+        """The FIM prompt at a cursor, as `complete` sends it: budgeted window, indentation left to the model,
+        the partial word backed over (token healing), other files' snippets; and how many of its tokens the
+        next keystroke's prompt will share."""
+        order = order or self.preferred_order(adapter)
+        fim = self.fim or fim_format_for(self.tokenizer, self.model_name)
+        cs = self.settings.completion
+        p, s = self._budget(prefix, suffix, cs.context_tokens, cs.suffix_share, doc=path)
+        # A prompt ending in indentation makes the model emit one level too many: let it write the indentation.
+        last = p.rsplit("\n", 1)[-1]
+        strip_ws = last if (last and not last.strip()) else ""
+        p_prompt = p[: len(p) - len(strip_ws)] if strip_ws else p
+        tail = ""
+        if not strip_ws and getattr(cs, "token_healing", True):
+            p_prompt, tail = split_tail(p_prompt)
+        ctx = tuple(context)[:4]
+        prompt = fim.build(p_prompt, s, order=order, path=path if ctx else None, context=ctx)
+        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        warm_until = self._stable_tokens(fim, prompt, p_prompt, s, order, path if ctx else None, ctx)
+        return _Prompt(order, ids, warm_until, strip_ws, tail)
+
+    def warm(self, prefix: str, suffix: str, adapter: str | None = None, *, path: str | None = None, context=(),
+             order: str | None = None, cancel: threading.Event | None = None,
+             keep_warming: Callable[[], bool] | None = None) -> int:
+        """Read the part of the prompt at this cursor that typing there will not change (everything before the
+        cursor's line) into the document's cache, before the first keystroke: the editor says where the cursor
+        went, and the first pause there no longer pays for a cold read. Returns the tokens read (0: already
+        cached, or an engine without a reusable cache)."""
+        pr = self._prompt(prefix, suffix, adapter, path, context, order)
+        if pr.warm_until < 2:
+            return 0
+        with self.lock, self._adapter_ctx(adapter):
+            return self._warm(pr.ids[: pr.warm_until], cache_key=(adapter, path or "", pr.order), cancel=cancel,
+                              keep_warming=keep_warming)
+
+    def _warm(self, ids: list[int], *, cache_key: tuple, cancel: threading.Event | None,
+              keep_warming: Callable[[], bool] | None) -> int:
+        return 0  # engines whose cache can be read ahead override this (copilot.serve.llama)
+
     def complete(self, prefix: str, suffix: str, language: str | None = None, adapter: str | None = None, *,
                  path: str | None = None, context=(), max_new_tokens: int | None = None,
                  multiline: bool | None = None, cancel: threading.Event | None = None,
@@ -169,35 +220,39 @@ class BaseEngine:
         a cancelled request still reads the prompt up to the cursor's line into the document's cache first,
         because the next keystroke's prompt starts with the same tokens (see LlamaEngine._prefill)."""
         t0 = time.perf_counter()
-        order = order or self.preferred_order(adapter)
-        fim = self.fim or fim_format_for(self.tokenizer, self.model_name)
         cs = self.settings.completion
         single = (not multiline) if multiline is not None else not wants_multiline(prefix, suffix)
         max_new = max_new_tokens or cs.max_new_tokens
-        p, s = self._budget(prefix, suffix, cs.context_tokens, cs.suffix_share, doc=path)
-        # A prompt ending in indentation makes the model emit one level too many: let it write the indentation.
-        last = p.rsplit("\n", 1)[-1]
-        strip_ws = last if (last and not last.strip()) else ""
-        p_prompt = p[: len(p) - len(strip_ws)] if strip_ws else p
-        ctx = tuple(context)[:4]
-        prompt = fim.build(p_prompt, s, order=order, path=path if ctx else None, context=ctx)
-        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
-        warm_until = self._stable_tokens(fim, prompt, p_prompt, s, order, path if ctx else None, ctx)
+        pr = self._prompt(prefix, suffix, adapter, path, context, order)
+        order, ids, warm_until, strip_ws, tail = pr.order, pr.ids, pr.warm_until, pr.strip_ws, pr.tail
         max_lines = cs.max_lines
         should_stop = generation_stop_rule(prefix, suffix, strip_ws, single=single, max_lines=max_lines)
+        constraint = None
+        if tail:  # the first tokens reproduce the tail; rules and post-processing see only what follows it
+            constraint = Constraint(heal_index_for(self.tokenizer), tail)
+            rule = should_stop
+            max_new += len(self.tokenizer.encode(tail, add_special_tokens=False))
+
+            def should_stop(ids: list[int], text: str) -> bool:
+                return len(text) > len(tail) and rule(ids, text[len(tail):])
         with self.lock:
             ctx_mgr = self._adapter_ctx(adapter)
             with ctx_mgr:
                 out, reason = self._generate(
                     ids, max_new_tokens=max_new, cache_key=(adapter, path or "", order), should_stop=should_stop,
-                    cancel=cancel, warm_until=warm_until, keep_warming=keep_warming,
+                    cancel=cancel, warm_until=warm_until, keep_warming=keep_warming, constraint=constraint,
                 )
         raw = self.tokenizer.decode(out, skip_special_tokens=False)
+        if tail:
+            raw = raw[len(tail):] if raw.startswith(tail) else ""
+            if not raw and reason != "cancelled":
+                reason = "heal"
         text, why = finish_completion(raw, reason, prefix, suffix, strip_ws, single=single, max_lines=max_lines,
                                       stop_strings=self._stop_strings)
         return Completion(
             text=text, raw=raw, stop_reason=why, model=self.model_name, adapter=adapter,
             prompt_tokens=len(ids), generated_tokens=len(out), latency_ms=(time.perf_counter() - t0) * 1000,
+            healed=tail,
         )
 
     # ------------------------------------------------------------------ explanations

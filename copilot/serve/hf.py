@@ -207,7 +207,8 @@ class Engine(BaseEngine):
                   should_stop: Callable[[list[int], str], bool] | None = None,
                   on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
                   repetition_penalty: float = 1.0, warm_until: int = 0,
-                  keep_warming: Callable[[], bool] | None = None) -> tuple[list[int], str]:
+                  keep_warming: Callable[[], bool] | None = None,
+                  constraint: Callable[[list[int]], list[int] | None] | None = None) -> tuple[list[int], str]:
         """Greedy decoding with KV reuse. Returns (generated ids, stop reason).
 
         `warm_until`/`keep_warming` are accepted for the common interface and not used: this engine reads the
@@ -233,7 +234,10 @@ class Engine(BaseEngine):
             fed.extend(tokens)
             return True
 
-        def next_id(out: list[int]) -> int:
+        def next_id(out: list[int], allowed) -> int:
+            if allowed is not None:
+                ids = torch.tensor(list(allowed), dtype=torch.long, device=logits.device)
+                return int(ids[int(torch.argmax(logits[ids]))])
             if repetition_penalty != 1.0 and out:
                 prev = torch.tensor(sorted(set(out)), device=logits.device)
                 sel = logits[prev]
@@ -243,7 +247,7 @@ class Engine(BaseEngine):
         with torch.inference_mode():
             out, reason = greedy_decode(feed, next_id, lambda out: self.tokenizer.decode(out, skip_special_tokens=False),
                                         ids[reuse:], max_new_tokens=max_new_tokens, stop_ids=self._stop_ids,
-                                        should_stop=should_stop, on_text=on_text)
+                                        should_stop=should_stop, on_text=on_text, constraint=constraint)
         if cache_key is not None and reason != "cancelled":
             self._put_cache(cache_key, fed, cache)
         return out, reason

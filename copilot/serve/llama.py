@@ -241,7 +241,8 @@ class LlamaEngine(LlamaKvCache, BaseEngine):
                   should_stop: Callable[[list[int], str], bool] | None = None,
                   on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
                   repetition_penalty: float = 1.0, warm_until: int = 0,
-                  keep_warming: Callable[[], bool] | None = None) -> tuple[list[int], str]:
+                  keep_warming: Callable[[], bool] | None = None,
+                  constraint: Callable[[list[int]], list[int] | None] | None = None) -> tuple[list[int], str]:
         """Greedy decoding (copilot.serve.decode) on the live KV cache of `cache_key`, reusing its common prefix."""
         t_start = time.perf_counter()
         n = self._reuse_prefix(cache_key, ids)
@@ -256,9 +257,10 @@ class LlamaEngine(LlamaKvCache, BaseEngine):
             return True
 
         try:
-            out, reason = greedy_decode(feed, lambda out: self._next_id(out, repetition_penalty), self.tokenizer.decode,
-                                        ids[n:], max_new_tokens=max_new_tokens, stop_ids=self._stop_ids,
-                                        should_stop=should_stop, on_text=on_text)
+            out, reason = greedy_decode(feed, lambda out, allowed: self._next_id(out, repetition_penalty, allowed),
+                                        self.tokenizer.decode, ids[n:], max_new_tokens=max_new_tokens,
+                                        stop_ids=self._stop_ids, should_stop=should_stop, on_text=on_text,
+                                        constraint=constraint)
         except BaseException:
             self._forget_live()
             raise
@@ -270,11 +272,29 @@ class LlamaEngine(LlamaKvCache, BaseEngine):
                            "decode_ms": round((t_end - (t_prefilled or t_end)) * 1000)}
         return out, reason
 
-    def _next_id(self, out: list[int], repetition_penalty: float) -> int:
-        """The greedy choice from the last logits, repeated tokens penalized (as transformers does)."""
+    def _warm(self, ids: list[int], *, cache_key: tuple, cancel: threading.Event | None,
+              keep_warming: Callable[[], bool] | None) -> int:
+        """Read `ids` into `cache_key`'s cache after what it already holds (BaseEngine.warm)."""
+        self._switch_to(cache_key)
+        if self._live_ids[: len(ids)] == ids:
+            return 0
+        n = self._reuse_prefix(cache_key, ids)
+        try:
+            self._prefill(ids[n:], cancel, len(ids), keep_warming)
+        except BaseException:
+            self._forget_live()
+            raise
+        return len(ids) - n
+
+    def _next_id(self, out: list[int], repetition_penalty: float, allowed=None) -> int:
+        """The greedy choice from the last logits (among `allowed` when given), repeated tokens penalized (as
+        transformers does)."""
         import numpy as np
 
         logits = self._logits()
+        if allowed is not None:
+            ids = np.asarray(allowed)
+            return int(ids[int(np.argmax(logits[ids]))])
         if repetition_penalty != 1.0 and out:
             logits = logits.copy()
             prev = np.array(sorted(set(out)))

@@ -34,6 +34,17 @@ class LlamaKvCache:
     _saved: OrderedDict
     _max_caches: int
     stats: dict[str, int]
+    settings: object
+
+    @property
+    def cache_reuse(self) -> int:
+        """Smallest run of cached tokens worth shifting into place (settings.completion.cache_reuse; 0: the
+        common prefix only, also where the model's cache cannot be shifted)."""
+        n = int(getattr(self.settings.completion, "cache_reuse", 0))
+        if n > 0 and self.__dict__.get("_can_shift") is None:
+            lc = self._lc
+            self._can_shift = bool(lc.llama_memory_can_shift(lc.llama_get_memory(self.llm._ctx.ctx)))
+        return n if n > 0 and self._can_shift else 0
 
     PREFILL_CHUNK = 32  # tokens per llama_decode where a cancellation must stop the prefill quickly
     WARM_CHUNK = 128  # tokens per llama_decode in the part of the prompt the next keystroke will reuse
@@ -84,18 +95,51 @@ class LlamaKvCache:
         self.llm.n_tokens = n
 
     def _reuse_prefix(self, key: tuple | None, ids: list[int]) -> int:
-        """Switch to `key`'s cache and keep its longest common prefix with `ids`; returns that prefix's length
-        (always below len(ids): at least one token is evaluated for fresh logits)."""
+        """Switch to `key`'s cache and keep its longest common prefix with `ids`, extended by shifted chunks
+        (`_reuse_chunks`); returns how many leading prompt tokens the cache now holds (always below len(ids): at
+        least one token is evaluated for fresh logits)."""
         self._switch_to(key)
         live = self._live_ids
         n, limit = 0, min(len(live), len(ids) - 1)
         while n < limit and live[n] == ids[n]:
             n += 1
-        if n < len(live):
-            self._truncate_to(n)
-        self.stats["reused_tokens"] += n
-        self.stats["prefilled_tokens"] += len(ids) - n
-        return n
+        shifted = self._reuse_chunks(ids, n) if self.cache_reuse > 0 else n
+        if shifted < len(self._live_ids):
+            self._truncate_to(shifted)
+        self.stats["reused_tokens"] += shifted
+        self.stats["shifted_tokens"] = self.stats.get("shifted_tokens", 0) + shifted - n
+        self.stats["prefilled_tokens"] += len(ids) - shifted
+        return shifted
+
+    def _reuse_chunks(self, ids: list[int], n: int) -> int:
+        """After the common prefix `n`, keep runs of at least `cache_reuse` cached tokens that the new prompt
+        repeats in the same order, shifting their keys/values to their new positions (llama.cpp's
+        `llama_memory_seq_add` re-rotates them), and drop the cached tokens between them: the llama.cpp
+        server's `--cache-reuse`. A cursor that moved down in the window then re-reads only the lines it moved
+        over, not the whole suffix behind them. The shifted keys/values were computed after the old
+        neighbours, so the result is close to, not exactly, a cold read. Returns the tokens the cache holds."""
+        live = self._live_ids  # cache position i holds live[i] until it is shifted or dropped
+        ctx = self.llm._ctx
+        kept = live[:n]
+        head_c = head_p = n
+        end_p = len(ids) - 1  # the last prompt token is always evaluated
+        while head_c < len(live) and head_p < end_p:
+            m = 0
+            while head_c + m < len(live) and head_p + m < end_p and live[head_c + m] == ids[head_p + m]:
+                m += 1
+            if m >= self.cache_reuse:
+                if head_c > head_p:
+                    ctx.kv_cache_seq_rm(0, head_p, head_c)
+                    ctx.kv_cache_seq_shift(0, head_c, head_c + m, head_p - head_c)
+                kept.extend(live[head_c:head_c + m])
+                head_c, head_p = head_c + m, head_p + m
+            else:
+                head_c += 1
+        if head_p > n:
+            ctx.kv_cache_seq_rm(0, head_p, -1)
+            self._live_ids = kept
+            self.llm.n_tokens = head_p
+        return head_p
 
     def _forget_live(self) -> None:
         """The live cache's state is unknown (an error mid-evaluation): never reuse it."""

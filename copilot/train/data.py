@@ -1,9 +1,10 @@
 """Training examples: re-format pairs into the base model's prompt format, tokenize with a loss mask
 on the completion only, and pack them into fixed-size rows.
 
-- FIM pairs (kind fim_file / fim_history) are rebuilt from prefix/middle/suffix with the base model's
-  FIM sentinels (copilot.prompts.fim_format_for), in prefix-suffix-middle or suffix-prefix-middle
-  order (a share `spm_share` of pairs, chosen by a stable hash so a resumed run sees the same data).
+- FIM pairs (indexer.pairs.FIM_KINDS: fim_file / fim_history / fim_typing, all alike) are rebuilt from
+  prefix/middle/suffix with the base model's FIM sentinels (copilot.prompts.fim_format_for), in
+  prefix-suffix-middle or suffix-prefix-middle order (a share `spm_share` of pairs, chosen by a stable hash so
+  a resumed run sees the same data).
   The middle ends with the end-of-text token, so the adapted model learns to stop.
 - Explain pairs go through the chat template (the same messages the engine's explain uses); the
   completion is the assistant turn including its end-of-turn token.
@@ -23,8 +24,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from indexer.pairs import FIM_KINDS
+
 IGNORE = -100
-FIM_KINDS = ("fim_file", "fim_history")
 
 
 @dataclass

@@ -3,7 +3,7 @@ what it answers (:class:`IndexResult`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,17 @@ class IndexConfig:
 
     def config_hash(self) -> str:
         # every field is plain JSON (tuples become lists): the same digest as before sha256_json existed
-        return sha256_json(asdict(self), 16)
+        # knobs added later count only when changed: a dataset mined before them is still the same dataset
+        # (its next incremental run adds typing points for the files that changed)
+        data = asdict(self)
+        for name, default in _LATER_PAIR_KNOBS.items():
+            if data["pairs"][name] == default:
+                del data["pairs"][name]
+        return sha256_json(data, 16)
+
+
+_LATER_PAIR_KNOBS = {f.name: f.default for f in fields(PairConfig)
+                     if f.name in ("lines_per_typing", "max_typing_per_file")}
 
 
 class Reporter:

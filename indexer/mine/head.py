@@ -1,5 +1,5 @@
 """Mining HEAD's files: every file whose blob changed since the last run (all of them the first time) gives
-FIM pairs sampled over the file and explain pairs, dated by its last change; duplicates of other files
+FIM pairs sampled over the file, typing points and explain pairs, dated by its last change; duplicates of other files
 (exact or near) are skipped, and a near-copy's history goes too."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from indexer.mine.parse import parse
 from indexer.mine.run import Run, row_of
 from indexer.mine.walk import RepoWalk, attribution
 from indexer.pairs import SourceText, explain_pairs, fim_pair, sample_fims
+from indexer.typing_points import sample_typing_points
 
 
 @dataclass
@@ -170,6 +171,10 @@ def mine_current_file(repo: Repo, path: str, blob: str, text: str, commit: str, 
     rng = random.Random(f"{config.pairs.seed}:{blob}")
     for fim in sample_fims(tree, src, config.pairs, rng):
         run.add_fim(fim_pair(src, fim, config.pairs, kind="fim_file", repo=repo.key, path=path, commit=commit,
+                             commit_time=ctime, language=language))
+    typing_rng = random.Random(f"{config.pairs.seed}:typing:{blob}")  # its own draws: fim_file pairs stay put
+    for fim in sample_typing_points(tree, src, config.pairs, typing_rng):
+        run.add_fim(fim_pair(src, fim, config.pairs, kind="fim_typing", repo=repo.key, path=path, commit=commit,
                              commit_time=ctime, language=language))
     if config.explain:
         units = units_from_tree(tree.root_node, src.data, language, path)

@@ -1,6 +1,7 @@
 """One indexing run: repos -> filtered file versions -> pairs -> time split -> dataset on disk.
 
-First run: every commit's added code (history FIM) and every HEAD file (AST-aligned FIM + explain pairs).
+First run: every commit's added code (history FIM) and every HEAD file (AST-aligned FIM, typing points and
+explain pairs).
 Later runs into the same output (same repos and settings) are incremental: only commits after the
 previous head and HEAD blobs whose sha changed are mined; their pairs are appended to the pool, pairs of
 changed/deleted files are replaced, and the split is recomputed over everything.
@@ -27,6 +28,7 @@ from indexer.mine.config import IndexConfig, IndexResult, Reporter
 from indexer.mine.repo import mine_repo
 from indexer.mine.run import Run, fim_key
 from indexer.mine.split import choose_test_commits, reattribute_by_blame, split_rows
+from indexer.pairs import HEAD_KINDS
 
 TOOL_VERSION = "0.1.0"
 
@@ -133,7 +135,7 @@ def _merge_pool(pool: list[dict[str, Any]], mined: _Mined, new_rows: list[dict[s
     """The previous pool without the rows of replaced files and rewritten repos, then the new rows."""
     kept = [r for r in pool
             if r["repo"] not in mined.reset_repos
-            and not (r["kind"] in ("fim_file", "explain") and (r["repo"], r["path"]) in mined.drop_paths)]
+            and not (r["kind"] in HEAD_KINDS and (r["repo"], r["path"]) in mined.drop_paths)]
     return kept + new_rows
 
 

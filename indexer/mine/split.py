@@ -7,6 +7,7 @@ from typing import Any
 
 from indexer.filters.dedup import NearDupIndex, normalized_hash
 from indexer.mine.config import IndexConfig
+from indexer.pairs import HEAD_KINDS
 
 
 def reattribute_by_blame(lines_of, rows: list[dict[str, Any]], test_commits: set[str], times: dict[str, int]) -> int:
@@ -16,7 +17,7 @@ def reattribute_by_blame(lines_of, rows: list[dict[str, Any]], test_commits: set
     in train. Returns how many files were dated line by line."""
     todo: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        if r["kind"] in ("fim_file", "explain") and r["commit"] in test_commits:
+        if r["kind"] in HEAD_KINDS and r["commit"] in test_commits:
             todo.setdefault((r["repo"], r["path"]), []).append(r)
     for (key, path), group in todo.items():
         lines = lines_of(key, path)

@@ -404,3 +404,40 @@ def test_tcp_transport(tiny_model_dir, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.slow
+def test_cursor_moved_reads_the_new_place_ahead_of_typing(real_model_home, tmp_path, monkeypatch):
+    """copilot/cursorMoved on llama.cpp: the prompt up to the cursor's line is read before the first keystroke,
+    so the first completion there re-reads only its own line; a mid-word cursor gets the word completed."""
+    from copilot.serve.llama import available
+
+    if not available()[0]:
+        pytest.skip(available()[1])
+    monkeypatch.setenv("COPILOT_BACKEND", "llama.cpp")
+    uri = (tmp_path / "warm.py").as_uri()
+    body = "".join(f"def helper_{i}(value):\n    return value * {i} + len(str(value))\n\n\n" for i in range(12))
+    text = body + "def main(items):\r\n    for item in items:\r\n        label = \"🙂\"; print(helper_3(item), lab\r\n"
+    line, col = text.count("\n") - 1, len("        label = \"🙂\"; print(helper_3(item), lab") + 1  # UTF-16: the emoji is 2
+
+    async def main():
+        s = Session("qwen2.5-coder-0.5b", home=real_model_home)
+        await s.start()
+        assert (await s.wait_ready(900))["state"] == "ready"
+        s.open(uri, text)
+        s.client.protocol.notify("copilot/cursorMoved", {"textDocument": {"uri": uri}, "position": {"line": line, "character": col}})
+        s.client.protocol.notify("copilot/cursorMoved", {"textDocument": {"uri": uri}})  # malformed: ignored
+        for _ in range(300):
+            st = await s.status()
+            if st["counters"]["warmed_tokens"] > 0 and st["scheduler"]["running"] is None:
+                break
+            await asyncio.sleep(0.1)
+        warmed, before = st["counters"]["warmed_tokens"], st["prompt_tokens"]["prefilled_tokens"]
+        assert warmed > 200  # the twelve helpers above the cursor
+        res = await s.inline(uri, line, col)
+        after = (await s.status())["prompt_tokens"]["prefilled_tokens"]
+        assert after - before < 60  # the cursor's line and the suffix, not the whole window again
+        assert res.items and res.items[0].insert_text.startswith("el")  # `lab` -> `label`, healed mid-word
+        assert await s.stop() == 0
+
+    run(main())

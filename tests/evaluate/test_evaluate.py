@@ -139,3 +139,58 @@ def test_cli_adapters_commands(home, tiny_model, tmp_path):  # noqa: F811
     assert bad.exit_code == 2 and "unknown adapter 'zzz'" in bad.output and "Traceback" not in bad.output
     assert run(adapters_group, ["remove", "cli@2"]).output.strip() == "removed cli@2"
     assert Path(home / "adapters" / "cli" / "2").exists() is False
+
+
+def _typing_pair(i: int, split: str = "test"):
+    """fim_pair(i) as a typing point: the cursor after the "re" of its `return`, the middle the rest."""
+    from dataclasses import replace
+
+    p = fim_pair(i, split)
+    return replace(p, kind="fim_typing", prefix=p.prefix + "re", middle=p.middle[2:], completion=p.middle[2:])
+
+
+def test_summary_and_report_show_the_typing_points_as_their_own_group():
+    from copilot.evaluate.report import markdown, table_rows
+    from copilot.evaluate.run import TYPING_GROUP, summarize
+
+    def rec(kind, em, es, multiline=False):
+        return {"kind": kind, "language": "python", "path": "p.py", "multiline": multiline,
+                "exact_match": em, "edit_sim": es}
+
+    base = [rec("fim_file", 100.0, 100.0), rec("fim_history", 0.0, 40.0, True),
+            rec("fim_typing", 0.0, 50.0), rec("fim_typing", 0.0, 70.0)]
+    adapter = [rec("fim_file", 100.0, 100.0), rec("fim_history", 0.0, 60.0, True),
+               rec("fim_typing", 100.0, 100.0), rec("fim_typing", 0.0, 80.0)]
+    s = summarize(base)
+    assert TYPING_GROUP == "kind=fim_typing"
+    assert s["fim_by"][TYPING_GROUP] == {"n": 2, "exact_match": 0.0, "edit_sim": 60.0}
+    assert s["fim_by"]["kind=fim_file"]["n"] == 1 and s["fim"]["n"] == 4  # typing points count in all FIM too
+    result = {"dataset": "d", "model": "m", "order": "psm", "n": 4, "test_fingerprint": "fp", "adapter_spec": "a@1",
+              "base": s, "adapter": summarize(adapter)}
+    rows = table_rows(result)
+    assert rows[2:4] == [("typing points", "exact_match", 2, 0.0, 50.0), ("typing points", "edit_sim", 2, 60.0, 90.0)]
+    md = markdown(result)
+    assert "| typing points | exact_match | 2 | 0.0 | 50.0 | +50.0 |" in md
+    assert "| typing points | edit_sim | 2 | 60.0 | 90.0 | +30.0 |" in md
+    assert "| kind=fim_history | edit_sim | 1 | 40.0 | 60.0 | +20.0 |" in md
+    assert not any(r[0] == "typing points" for r in table_rows({"base": summarize(base[:2])}))
+
+
+def test_eval_of_the_typing_points_only(tiny_model, tmp_path):  # noqa: F811
+    from copilot.core.settings import Settings
+    from copilot.evaluate.run import evaluate, load_test_split
+    from copilot.serve.hf import Engine
+
+    data = write_dataset(tmp_path / "ds", [fim_pair(0)], [fim_pair(1, "test"), _typing_pair(2), _typing_pair(3)])
+    test, _, _ = load_test_split(data, ("fim_typing",))
+    assert [r["kind"] for r in test] == ["fim_typing", "fim_typing"]
+    with pytest.raises(UserInputError, match="use fim_file, fim_history, fim_typing, explain"):
+        load_test_split(data, ("fim_typo",))
+    s = Settings()
+    s.model, s.device = str(tiny_model), "cpu"
+    eng = Engine.load(str(tiny_model), settings=s, device="cpu")
+    res = evaluate(data, None, engine=eng, kinds=("fim_typing",), max_new_tokens=4, record=False)
+    assert res["n"] == 2 and res["base"]["fim"]["n"] == 2
+    assert res["base"]["fim_by"]["kind=fim_typing"]["n"] == 2 and "kind=fim_file" not in res["base"]["fim_by"]
+    assert [(r["kind"], r["ref"]) for r in res["examples"]["base"]] == [("fim_typing", "turn a * b\n"),
+                                                                         ("fim_typing", "turn -x\n")]

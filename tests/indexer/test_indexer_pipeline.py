@@ -28,6 +28,11 @@ EXPECTED = {
     ("fim_file", "src/settings.py", "c3"),
     ("fim_file", "svc/health.go", "c2"),  # renamed in c5: content still dated c2
     ("fim_file", "web/shapes.ts", "c1"),  # from the root commit
+    ("fim_typing", "src/utils.py", "c2"),  # typing points: current files, dated like fim_file (line by line)
+    ("fim_typing", "src/settings.py", "c3"),
+    ("fim_typing", "svc/health.go", "c2"),
+    ("fim_typing", "web/shapes.ts", "c1"),
+    ("fim_typing", "lib/parser.rs", "c6"),
     ("explain", "src/utils.py", "c1"),  # clamp: dated line by line (git blame), not by the file's last change
     ("explain", "src/utils.py", "c2"),  # mean
     ("explain", "src/utils.py", "c6"),  # median_of_sorted
@@ -156,7 +161,10 @@ def test_incremental_run_mines_only_what_changed(tmp_path):
     old_keys = {key(r) for r in before}
     new = [r for r in after if key(r) not in old_keys]
     assert {(r["kind"], r["path"]) for r in new} == {("fim_history", "web/shapes.ts"), ("fim_file", "web/shapes.ts"),
-                                                     ("explain", "web/shapes.ts")}
+                                                     ("fim_typing", "web/shapes.ts"), ("explain", "web/shapes.ts")}
+    # The old version's typing points went with its other current-file pairs (the small file is the whole window).
+    typing = [r for r in after if r["kind"] == "fim_typing" and r["path"] == "web/shapes.ts"]
+    assert typing and all(r["prefix"] + r["middle"] + r["suffix"] == added for r in typing)
     assert [r["middle"][:22] for r in new if r["kind"] == "fim_history"] == ["export function scale("]
     assert [(r["completion"], r["commit"]) for r in new if r["kind"] == "explain"] == [
         ("Scale a point by a factor.", c7)]

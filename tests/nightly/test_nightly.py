@@ -157,6 +157,32 @@ def test_decide_uses_metric_and_margin():
     assert decide(tie, "fim.edit_sim", -1.0)["promote"] is True  # tolerated regression
 
 
+
+def test_typing_points_are_shown_by_the_gate_and_the_report_without_gating():
+    from copilot.nightly.report import markdown
+
+    typing_c = {"n": 7, "exact_match": 30.0, "edit_sim": 40.0}
+    typing_a = {"n": 7, "exact_match": 50.0, "edit_sim": 70.0}
+    ev = {"n": 20, "candidate_label": "acme@2", "active_label": "acme@1",
+          "candidate": {"fim": {"n": 20, "edit_sim": 60.0, "exact_match": 25.0},
+                        "fim_by": {"kind=fim_typing": typing_c}},
+          "active": {"fim": {"n": 20, "edit_sim": 59.0, "exact_match": 20.0}, "fim_by": {"kind=fim_typing": typing_a}}}
+    d = decide(ev, "fim.edit_sim", 0.5)
+    assert d["promote"] is True  # worse typing points do not block: shown only
+    assert d["typing"] == {"n": 7, "exact_match": {"candidate": 30.0, "active": 50.0},
+                           "edit_sim": {"candidate": 40.0, "active": 70.0}}
+    assert decide(ev, "fim_by.kind=fim_typing.edit_sim", 0.0)["promote"] is False  # unless the metric names them
+    assert "typing" not in decide({"candidate": ev["active"] | {"fim_by": {}}, "active": {}}, "fim.edit_sim", 0.0)
+    st = {"id": "c1", "status": "done", "started": "t0", "finished": "t1", "seconds": 3.0,
+          "adapters": {"acme": {"phase": "done", "decision": d, "repos": [], "eval": ev}}}
+    md = markdown(st)
+    assert "| fim.edit_sim | 60.00 | 59.00 |" in md
+    assert "| fim_by.kind=fim_typing.exact_match (typing points, n=7) | 30.00 | 50.00 |" in md
+    assert "| fim_by.kind=fim_typing.edit_sim (typing points, n=7) | 40.00 | 70.00 |" in md
+    assert md.index("fim.edit_sim") < md.index("typing points")
+    assert any("typing points (7): exact match 30.00 vs 50.00, edit sim 40.00 vs 70.00" in ln
+               for ln in summary_lines(st))
+
 @pytest.mark.parametrize("body, msg", [
     ("[adapters.x]\nrepos = []\n", "lists no repos"),
     ("[adapters.x]\nrepos = ['/r']\nmargn = 1\n", "unknown key 'margn'"),

@@ -281,3 +281,28 @@ def test_gguf_adapter_matches_transformers(home, llama, rand_adapter, merge):
     assert same >= len(PROMPTS) - 1, f"only {same}/{len(PROMPTS)} completions agree: {got} vs {expected}"
     eng.unload_adapter("rand")
     assert eng.adapters == []
+
+
+def test_cache_reuse_shifts_the_runs_a_new_prompt_repeats(llama):
+    """After a cut in the middle of the previous prompt (a cursor that moved down past some lines), the cached
+    tokens after the cut are shifted into place instead of re-read (completion.cache_reuse); with it off they
+    are read again."""
+    tok = llama.tokenizer
+    head = tok.encode(DOC)
+    gone = tok.encode("\n# a block the new prompt no longer holds\nVALUES = [1, 2, 3]\n")
+    tail = tok.encode("\n\ndef write_config(path, cfg):\n    with open(path, 'w') as fh:\n        for k, v in cfg.items():\n            fh.write(f'{k}={v}\\n')\n")
+    read = {}
+    for reuse in (32, 0):
+        llama.settings.completion.cache_reuse = reuse
+        try:
+            llama._generate(head + gone + tail, max_new_tokens=1, cache_key=(None, "shift.py", "psm"))
+            before = dict(llama.stats)
+            out, _ = llama._generate(head + tail, max_new_tokens=4, cache_key=(None, "shift.py", "psm"))
+        finally:
+            llama.settings.completion.cache_reuse = 32
+        read[reuse] = llama.stats["prefilled_tokens"] - before["prefilled_tokens"]
+        assert len(out) == 4
+        if reuse:
+            assert llama.stats["shifted_tokens"] - before.get("shifted_tokens", 0) == len(tail) - 1
+        llama._drop_caches()
+    assert read[32] == 1 and read[0] == len(tail)

@@ -54,3 +54,14 @@ def test_explains_a_small_file(real_engine):
     exp = real_engine.explain(src, "pal.py", symbol="is_palindrome", on_text=chunks.append, max_new_tokens=60)
     assert "palindrome" in exp.text.lower() or "reverse" in exp.text.lower(), exp.text
     assert len(chunks) > 5  # streamed token by token
+
+
+@pytest.mark.parametrize("order", ["psm", "spm"])
+@pytest.mark.parametrize("prefix, suffix, start", [
+    ("for i in ran", "\n    print(i)\n", "ge("),
+    ("class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n        self.items.app", "\n", "end(item)"),
+])
+def test_transformers_engine_heals_mid_identifier_cursors(real_engine, order, prefix, suffix, start):
+    """Token healing on the transformers engine too: the ghost text continues the identifier under the cursor."""
+    c = real_engine.complete(prefix, suffix, "python", order=order)
+    assert c.healed and c.text.startswith(start), (c.text, c.raw)

@@ -67,6 +67,17 @@ def test_loss_mask_covers_exactly_the_middle_and_end_of_text(tiny_model):  # noq
     assert tok.decode(ex.input_ids).endswith("<|im_start|>assistant\n" + answer)
 
 
+def test_typing_points_are_encoded_like_every_fim_pair(tiny_model):  # noqa: F811
+    from copilot.train.data import IGNORE, encode_rows
+
+    tok = _tok(tiny_model)
+    rows = [fim_pair(i).to_row() for i in range(4)]
+    typing = [{**r, "kind": "fim_typing"} for r in rows]
+    got, stats = encode_rows(typing, tok, _fmt(tok), max_seq_len=256, spm_share=0.5)
+    want, _ = encode_rows(rows, tok, _fmt(tok), max_seq_len=256, spm_share=0.5)
+    assert stats.encoded == 4 and not stats.dropped and got == want
+    assert tok.decode([t for t in got[0].labels if t != IGNORE]) == "return a + b\n<|endoftext|>"
+
 def test_fim_order_share_and_context_trim(tiny_model):  # noqa: F811
     from copilot.train.data import encode_rows, fit_context
 

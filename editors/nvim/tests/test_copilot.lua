@@ -97,6 +97,21 @@ H.test("the accept key falls through to a plain <Tab> without a suggestion", fun
   vim.cmd("edit! " .. file)
 end)
 
+H.test("a cursor that comes to rest at a new place tells the server (copilot/cursorMoved); typing does not", function()
+  local before = status().counters.cursor_moves
+  vim.api.nvim_win_set_cursor(0, { 1, 2 })
+  local st = H.wait_until(function()
+    local s = status()
+    return s.counters.cursor_moves > before and s or nil
+  end, 5000, "copilot/cursorMoved reached the server")
+  local moves = st.counters.cursor_moves
+  H.feed("A# abc<Esc>")
+  H.wait_until(function() return vim.fn.mode() == "n" end, 3000, "normal mode")
+  H.sleep(400)
+  H.eq(status().counters.cursor_moves, moves, "typing moved the cursor without a cursorMoved")
+  vim.cmd("silent! undo")
+end)
+
 H.test(":CopilotStatus reports model, adapter and latency", function()
   local st = status()
   H.eq(#vim.lsp.get_clients({ name = "copilot" }), 1, "one server for the session")

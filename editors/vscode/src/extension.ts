@@ -14,6 +14,7 @@ import {
   TransportKind,
   WorkDoneProgress,
 } from "vscode-languageclient/node";
+import { CURSOR_MOVED, CursorWatcher, cursorMovedParams } from "./logic/cursor";
 import { Debouncer } from "./logic/debounce";
 import { FeedbackTracker } from "./logic/feedback";
 import { ACCEPTED, REJECTED, explainParams, feedbackParams, parseExplainArgs, servedId } from "./logic/request";
@@ -27,6 +28,9 @@ let lastStatus: ServerStatus | undefined;
 let statusItem: vscode.StatusBarItem;
 let output: vscode.LogOutputChannel;
 const debouncer = new Debouncer();
+const cursor = new CursorWatcher((uri, pos) => {
+  if (client?.state === State.Running) void client.sendNotification(CURSOR_MOVED, cursorMovedParams(uri, pos));
+});
 const panel = new ExplainPanel();
 let tracker: FeedbackTracker;
 let statusTimer: ReturnType<typeof setTimeout> | undefined;
@@ -169,6 +173,17 @@ export function activate(context: vscode.ExtensionContext): void {
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   statusItem.command = "copilot.ui.toggle";
   context.subscriptions.push(statusItem, output, { dispose: () => debouncer.dispose() }, { dispose: () => panel.dispose() });
+  // Where the cursor comes to rest, the server reads the prompt ahead of the first keystroke (copilot/cursorMoved).
+  context.subscriptions.push(
+    { dispose: () => cursor.dispose() },
+    vscode.workspace.onDidChangeTextDocument((e) => cursor.edited(e.document.uri.toString())),
+    vscode.window.onDidChangeTextEditorSelection((e) => {
+      const doc = e.textEditor.document;
+      if (!settings.enable || !languageEnabled(settings, doc.languageId) || e.selections.length !== 1) return;
+      const sel = e.selections[0];
+      cursor.moved(doc.uri.toString(), { line: sel.active.line, character: sel.active.character }, sel.isEmpty);
+    }),
+  );
 
   context.subscriptions.push(
     vscode.commands.registerCommand("copilot.ui.explain", async () => {

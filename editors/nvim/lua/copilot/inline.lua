@@ -176,9 +176,48 @@ function M.setup()
   map_accept()
 end
 
+--- copilot/cursorMoved: where the cursor comes to rest after a move that was not an edit, the server reads the
+--- prompt ahead of the first keystroke (lsp/features/cursor.py). Debounced; typing sends nothing.
+local REST_MS, EDIT_GRACE_MS = 250, 100
+local function watch_cursor(client, bufnr, group)
+  local seq, last_edit, last_sent = 0, -math.huge, nil
+  local now = (vim.uv or vim.loop).now
+  vim.api.nvim_create_autocmd({ "TextChanged", "TextChangedI", "TextChangedP" }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      last_edit = now()
+      seq = seq + 1
+    end,
+  })
+  vim.api.nvim_create_autocmd({ "CursorMoved", "CursorMovedI" }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      seq = seq + 1
+      local mine, moved_at = seq, now()
+      if moved_at - last_edit < EDIT_GRACE_MS or not config.options.enable then
+        return
+      end
+      vim.defer_fn(function()
+        if mine ~= seq or last_edit >= moved_at or vim.api.nvim_get_current_buf() ~= bufnr then
+          return
+        end
+        local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+        local key = params.position.line .. ":" .. params.position.character
+        if key ~= last_sent then
+          last_sent = key
+          util.notify(client, "copilot/cursorMoved", params)
+        end
+      end, REST_MS)
+    end,
+  })
+end
+
 --- Called from on_attach for each buffer.
 function M.attach(client, bufnr)
   local group = vim.api.nvim_create_augroup("copilot.inline." .. bufnr, { clear = true })
+  watch_cursor(client, bufnr, group)
   -- A suggestion left without accepting it counts as rejected (feedback for the nightly job).
   vim.api.nvim_create_autocmd("InsertLeave", {
     group = group,
