@@ -69,6 +69,31 @@ def pick_places(files: list[str], places: int, typed: int, rng: random.Random) -
     return out
 
 
+def machine_speed(model: str, home: str | None) -> str:
+    """This machine's llama.cpp speed right now (a shared host's CPU steal moves every latency): prompt read
+    tokens/s and decode ms/token of the served model, measured in-process before the servers start."""
+    if home:
+        os.environ["COPILOT_HOME"] = home
+    try:
+        from copilot.core.settings import Settings
+        from copilot.serve.llama import LlamaEngine
+
+        eng = LlamaEngine.load(model, Settings())
+    except Exception as exc:  # noqa: BLE001 - the figure is a note, the benchmark goes on
+        return f"speed not measured ({exc})"
+    ids = eng.tokenizer.encode(Path(__file__).read_text(encoding="utf-8"))[:384]
+    t0 = time.perf_counter()
+    for i in range(0, len(ids), eng.WARM_CHUNK):
+        eng._eval(ids[i:i + eng.WARM_CHUNK])
+    read = len(ids) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for t in ids[:16]:
+        eng._eval([t])
+    decode = (time.perf_counter() - t0) / 16 * 1000
+    eng.llm.close()
+    return f"llama.cpp here now: prompt read {read:.0f} tokens/s, decode {decode:.0f} ms/token"
+
+
 def correct_start(ghost: str, truth: str) -> bool:
     first = ghost.split("\n", 1)[0].rstrip()
     return bool(first.strip()) and truth.startswith(first)
@@ -177,6 +202,7 @@ def main() -> None:
     ap.add_argument("--show", action="store_true", help="print every pause's ghost text")
     args = ap.parse_args()
     places = pick_places(args.files or default_files(), args.places, args.typed, random.Random(args.seed))
+    speed = machine_speed(args.model, args.home)
     rows = []
     for served in args.serve.split(","):
         print(f"-- {served} ...", file=sys.stderr, flush=True)
@@ -188,7 +214,7 @@ def main() -> None:
         rows.append(summary(r))
     print(f"model: {args.model}; {args.places} places x 2 pauses ({args.typed} characters typed before each), "
           f"seed {args.seed}, {args.think_ms} ms from arriving to typing, copilot/cursorMoved "
-          f"{'off' if args.no_cursor_moved else 'on'}{'; settings ' + args.set if args.set else ''}\n")
+          f"{'off' if args.no_cursor_moved else 'on'}{'; settings ' + args.set if args.set else ''}\n{speed}\n")
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + "|".join("---" for _ in keys) + "|")

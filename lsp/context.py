@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+from copilot.prompts.repo_context import CHARS_PER_TOKEN
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
-CHARS_PER_TOKEN = 3.5
 WINDOW_LINES = 20
 STEP_LINES = 10
 MAX_DOC_CHARS = 200_000  # other documents larger than this are only scanned at their start
@@ -82,19 +84,23 @@ def snippets(
 class StickySnippets:
     """Per document, the snippets chosen last, kept while the cursor stays within `lines` of where they
     were chosen. They open the prompt, so a new choice (the identifiers before the cursor change with
-    every word typed) would invalidate the document's whole KV cache and cost a full prompt re-read."""
+    every word typed) would invalidate the document's whole KV cache and cost a full prompt re-read.
+
+    Two things make a new choice anyway: a different `epoch` (the repository index became ready), and
+    `wanted` keys the held choice did not consider (a definition from another file that the code at the
+    cursor has just started to use): one re-read then, not one per keystroke."""
 
     def __init__(self, lines: int = WINDOW_LINES // 2, max_docs: int = 64) -> None:
         self.lines, self.max_docs = lines, max_docs
-        self._memo: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
+        self._memo: dict[str, tuple[int, Any, frozenset, tuple]] = {}
 
-    def get(self, uri: str, line: int, compute) -> tuple[tuple[str, str], ...]:
+    def get(self, uri: str, line: int, compute, *, epoch: Any = None, wanted: frozenset = frozenset()) -> tuple:
         held = self._memo.get(uri)
-        if held is not None and abs(held[0] - line) <= self.lines:
-            return held[1]
+        if held is not None and abs(held[0] - line) <= self.lines and held[1] == epoch and wanted <= held[2]:
+            return held[3]
         chosen = compute()
         self._memo.pop(uri, None)
-        self._memo[uri] = (line, chosen)
+        self._memo[uri] = (line, epoch, frozenset(wanted), chosen)
         while len(self._memo) > self.max_docs:
             self._memo.pop(next(iter(self._memo)))
         return chosen

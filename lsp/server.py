@@ -33,6 +33,7 @@ from lsp.adapters import AdapterSlot
 from lsp.cache import TypedAheadCache
 from lsp.context import StickySnippets
 from lsp.engine_handle import EngineHandle
+from lsp.repo_index import RepoIndex
 from lsp.scheduler import Scheduler
 from lsp.state import LspConfig, Served
 from lsp.transport import Framer, decode, dispatch, resync_point
@@ -69,6 +70,7 @@ class CopilotServer(LanguageServer):
         self.scheduler = Scheduler()
         self.cache = TypedAheadCache()
         self.snippet_memo = StickySnippets()
+        self.repo_index = RepoIndex()  # the workspace's functions, classes and code chunks (lsp/repo_index.py)
         # uri -> (line, character, document text) as it was when a completion request arrived; see snapshot()
         self.snapshots: dict[str, tuple[int, int, str]] = {}
         self.served: OrderedDict[str, Served] = OrderedDict()
@@ -133,6 +135,10 @@ class CopilotServer(LanguageServer):
         except (OSError, subprocess.SubprocessError):
             self.remote_url = None
 
+    def start_repo_index(self) -> None:
+        """Index the workspace's repository in the background (a no-op without a root or with context.repo off)."""
+        self.repo_index.start(self.root_path, self.settings.context, lambda text: self.call_soon(self.log_message, text))
+
     def start_engine(self) -> None:
         spec = self.model_spec()
         self.log_message(f"copilot: loading model {spec} ...")
@@ -195,6 +201,7 @@ class CopilotServer(LanguageServer):
             "prompt_tokens": dict(getattr(h.engine, "stats", None) or {}),  # reused / prefilled / shifted in the KV cache
             "scheduler": {**dataclasses.asdict(self.scheduler.stats), "running": self.scheduler.running_key,
                           "queued": self.scheduler.pending_keys()},
+            "repo_index": self.repo_index.status(),
             "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
         }
 
@@ -283,6 +290,7 @@ class CopilotServer(LanguageServer):
                     dispatch(self.protocol, message)
         finally:
             self.scheduler.cancel_all()
+            self.repo_index.stop()
 
     def start_io(self, stdin: Any = None, stdout: Any = None) -> int:  # type: ignore[override]
         """Serve over stdio with the hardened reader; returns the exit code at end of input or `exit`
@@ -365,11 +373,11 @@ class CopilotServer(LanguageServer):
 
 def build_server(model_override: str | None = None, settings: Settings | None = None) -> CopilotServer:
     """A server with every feature registered (one module per LSP feature)."""
-    from lsp.features import (code_action, completion, configuration, cursor, explain, feedback,
-                              inline_completion, lifecycle, stats, status, sync)
+    from lsp.features import (code_action, completion, configuration, context, cursor, explain, feedback,
+                              inline_completion, lifecycle, stats, status, sync, watched_files)
 
     server = CopilotServer(model_override=model_override, settings=settings)
-    for feature in (lifecycle, configuration, sync, inline_completion, completion, cursor, explain, code_action,
-                    status, feedback, stats):
+    for feature in (lifecycle, configuration, sync, watched_files, inline_completion, completion, cursor, explain,
+                    code_action, status, context, feedback, stats):
         feature.register(server)
     return server

@@ -6,8 +6,9 @@ Single line when the cursor is mid-line, a block at the end of a line or on an e
    the rest is returned without a model call;
 2. otherwise the request is queued on the scheduler under the document's URI: a newer request
    for the same document, or the client's $/cancelRequest, stops the generation within a token;
-3. the prompt is the text around the cursor (bounded) plus snippets of other open documents of
-   the same language (kept while the cursor stays near, so the prompt's start stays put); the engine
+3. the prompt is the text around the cursor (bounded) plus, before it, the repository's definitions of
+   what the cursor's code uses, its most similar code and snippets of other open documents of the same
+   language (`context_snippets`; kept while the cursor stays near, so the prompt's start stays put); the engine
    reuses its KV cache for the unchanged prompt prefix, and a cancelled request still reads the part
    before the cursor's line when nothing else waits (the next keystroke's prompt starts the same).
 Nothing is returned (an empty list) while the model loads, if it failed, or for a disabled
@@ -24,6 +25,8 @@ from typing import Any
 
 from lsprotocol import types
 
+from copilot.prompts import repo_context
+from copilot.prompts.repo_context import Snippet
 from lsp import context, feedback_log, positions
 from lsp.features.util import doc_path, open_document
 from lsp.scheduler import Superseded
@@ -40,6 +43,7 @@ MAX_PROMPT_CHARS = 32_000
 # start of its prompt window fixed by offsets into that text (see BaseEngine._budget), and a start that
 # moved with every keystroke would re-read the whole window each time. So it starts on a multiple of this.
 PREFIX_START_STEP = 8_192
+MAX_CONTEXT_FILES = 4  # the engines take at most four other files' snippets
 
 
 @dataclass(frozen=True)
@@ -122,25 +126,71 @@ def _from_cache(ls: Any, cur: _Cursor, t0: float) -> Suggestion | None:
     return Suggestion(hit.text, cur.start, cur.end(old.replace_suffix_chars), served)
 
 
-def _snippets(ls: Any, cur: _Cursor, prefix: str) -> tuple[tuple[str, str], ...]:
-    """Snippets of other open documents of the language, kept while the cursor stays near."""
-    if not ls.config.other_files:
+def context_snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[Snippet, ...]:
+    """What goes before the file in the prompt (copilot/prompts/repo_context.py, lsp/context.py): definitions
+    from other files of what the code at the cursor uses, the repository's most similar code, snippets of
+    other open documents; within `context.tokens`, at most 4 files. Kept while the cursor stays near (the
+    prompt's start stays put), chosen again when the index becomes ready or a new definition is wanted."""
+    cs = ls.settings.context
+    repo = ls.repo_index if cs.repo and ls.repo_index.ready else None
+    open_files = cs.open_files and ls.config.other_files
+    if (repo is None and not open_files) or cs.tokens <= 0:
         return ()
+    language = ENGINE_LANG.get(cur.language or "", cur.language)
+    rel = repo.rel(cur.path) if repo is not None else None
+    found = []
+    if repo is not None and cs.definitions:
+        found = repo_context.definitions_near(repo.index, rel, language, prefix, suffix, file_text=cur.doc.source)
 
-    def choose() -> tuple[tuple[str, str], ...]:
-        docs = [context.OpenDoc(doc_path(d.uri) or d.uri, d.language_id, d.source)
-                for d in list(ls.workspace.text_documents.values()) if d.uri != cur.doc.uri]
-        return context.snippets(prefix, cur.language, cur.path, docs, ls.settings.completion.other_files_tokens)
+    def choose() -> tuple[Snippet, ...]:
+        chosen: list[Snippet] = []
+        if repo is not None:
+            chosen = repo_context.choose(repo.index, rel, language, prefix, suffix, tokens=cs.tokens,
+                                         definitions=cs.definitions, similar=cs.similar, file_text=cur.doc.source,
+                                         show=repo.show, found=found)
+        left = cs.tokens - int(sum(len(s.text) for s in chosen) / repo_context.CHARS_PER_TOKEN)
+        if open_files and len(chosen) < MAX_CONTEXT_FILES and left > 0:
+            taken = {s.path for s in chosen}
+            docs = [context.OpenDoc(doc_path(d.uri) or d.uri, d.language_id, d.source)
+                    for d in list(ls.workspace.text_documents.values()) if d.uri != cur.doc.uri]
+            budget = min(left, ls.settings.completion.other_files_tokens)
+            picked = context.snippets(prefix, cur.language, cur.path, [d for d in docs if d.path not in taken],
+                                      budget, max_snippets=min(3, MAX_CONTEXT_FILES - len(chosen)))
+            chosen += [Snippet(path, text, "open_file") for path, text in picked]
+        return tuple(chosen)
 
-    return ls.snippet_memo.get(cur.uri, cur.start.line, choose)
+    return ls.snippet_memo.get(cur.uri, cur.start.line, choose, epoch=repo is not None,
+                               wanted=frozenset(d.key for d in found))
+
+
+def _snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[tuple[str, str], ...]:
+    return tuple((s.path, s.text) for s in context_snippets(ls, cur, prefix, suffix))
+
+
+def cursor_at(ls: Any, uri: str, line: int, character: int) -> _Cursor | None:
+    """The cursor in an open document (None: not open), as `copilot.context` and `copilot/cursorMoved` see it."""
+    doc = open_document(ls, uri)
+    if doc is None:
+        return None
+    index = positions.LineIndex(doc.source)
+    offset = index.offset(line, character, ls.encoding)
+    cur_line, cur_char = index.position(offset, ls.encoding)
+    return _Cursor(uri, doc, doc.language_id, doc_path(uri), index, offset,
+                   types.Position(line=cur_line, character=cur_char), doc.source[:offset], doc.source[offset:],
+                   False, ls.encoding)
+
+
+def bounded(cur: _Cursor) -> tuple[str, str]:
+    """The prefix and suffix handed to the engine (see MAX_PROMPT_CHARS)."""
+    return cur.prefix[bounded_start(len(cur.prefix)):], cur.suffix[:MAX_PROMPT_CHARS]
 
 
 async def _generate(ls: Any, cur: _Cursor, t0: float, line: int, character: int):
     """Queue the model call on the scheduler; -> (completion, adapter, version), or None when superseded,
     cancelled or failed (a failure is logged, never raised to the client)."""
     engine = ls.engine.engine
-    p_bounded, s_bounded = cur.prefix[bounded_start(len(cur.prefix)):], cur.suffix[:MAX_PROMPT_CHARS]
-    snippets = _snippets(ls, cur, p_bounded)
+    p_bounded, s_bounded = bounded(cur)
+    snippets = _snippets(ls, cur, p_bounded, s_bounded)
     max_tokens = ls.config.max_tokens
     language = ENGINE_LANG.get(cur.language or "", cur.language)
 
@@ -187,16 +237,12 @@ async def warm(ls: Any, uri: str, line: int, character: int) -> int:
     ls.counters["cursor_moves"] += 1
     if ls.engine.state != "ready" or ls.scheduler.running_key == uri or uri in ls.scheduler.pending_keys():
         return 0
-    doc = open_document(ls, uri)
-    if doc is None or not ls.config.language_enabled(doc.language_id):
+    cur = cursor_at(ls, uri, line, character)
+    if cur is None or not ls.config.language_enabled(cur.language):
         return 0
-    index = positions.LineIndex(doc.source)
-    offset = index.offset(line, character, ls.encoding)
-    cur = _Cursor(uri, doc, doc.language_id, doc_path(uri), index, offset, types.Position(line=line, character=character),
-                  doc.source[:offset], doc.source[offset:], False, ls.encoding)
     engine = ls.engine.engine
-    prefix, suffix = cur.prefix[bounded_start(len(cur.prefix)):], cur.suffix[:MAX_PROMPT_CHARS]
-    snippets = _snippets(ls, cur, prefix)
+    prefix, suffix = bounded(cur)
+    snippets = _snippets(ls, cur, prefix, suffix)
 
     def work(cancel):
         adapter = ls.ensure_adapter(engine)

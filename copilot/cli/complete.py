@@ -1,8 +1,14 @@
-"""`copilot complete FILE --line L --col C`: the inline completion an editor would show."""
+"""`copilot complete FILE --line L --col C`: the inline completion an editor would show.
+
+With `context.repo` (the default) the file's repository (the nearest folder above it holding `.git`) is
+indexed on the spot, within `context.max_files`, and the prompt opens with the same repository context the
+language server gives (copilot/prompts/repo_context.py): definitions of what the code at the cursor uses,
+then the most similar code of other files."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -29,16 +35,55 @@ def complete(file, line, col, adapter, model, max_tokens, as_json):
         err.print(f"[yellow]note:[/] {note}")
     text = src.text
     off = offset_of(text, line, col, str(file))
+    language = language_for_path(file)
+    snippets, index_info = repo_snippets(file, text, off, language, settings)
     eng, key = load_engine(settings, settings.adapter or None, quiet=as_json)
-    res = eng.complete(text[:off], text[off:], language_for_path(file), key, path=str(file))
+    res = eng.complete(text[:off], text[off:], language, key, path=str(file),
+                       context=tuple((s.path, s.text) for s in snippets))
     if as_json:
         click.echo(json.dumps({
             "path": str(file), "line": line, "col": col, "text": res.text, "stop_reason": res.stop_reason,
             "model": res.model, "adapter": res.adapter, "prompt_tokens": res.prompt_tokens,
             "generated_tokens": res.generated_tokens, "latency_ms": round(res.latency_ms, 1),
+            "context": [{"path": s.path, "source": s.source, "chars": len(s.text)} for s in snippets],
+            "repo_index": index_info,
         }, ensure_ascii=False, indent=2))
     else:
         if res.text:
             click.echo(res.text)
         else:
             err.print("[yellow](no completion at this position)[/]")
+
+
+def repo_root(file: Path) -> Path | None:
+    """The nearest folder at or above the file's that holds `.git` (a folder, or a worktree's file)."""
+    here = file.resolve().parent
+    for d in (here, *here.parents):
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+def repo_snippets(file: Path, text: str, off: int, language: str | None, settings) -> tuple[list, dict | None]:
+    """The repository context for the cursor at `off`, and what the index held (None when none was built)."""
+    from copilot.prompts.repo_context import choose
+    from indexer.workspace.index import WorkspaceIndex, limits_for
+
+    cs = settings.context
+    root = repo_root(file) if cs.repo and cs.tokens > 0 and language else None
+    if root is None:
+        return [], None
+    index = WorkspaceIndex(root, limits_for(cs))
+    report = index.build()
+    for note in report.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    rel = index.rel_path(file)
+    absolute = file.is_absolute()
+
+    def show(path: str) -> str:
+        full = root / path
+        return str(full) if absolute else os.path.relpath(full)
+
+    snippets = choose(index, rel, language, text[:off], text[off:], tokens=cs.tokens, definitions=cs.definitions,
+                      similar=cs.similar, show=show)
+    return snippets, {"root": str(root), **index.summary(), "seconds": round(report.seconds, 2), "notes": report.notes}

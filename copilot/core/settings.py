@@ -27,10 +27,22 @@ class CompletionSettings:
     max_lines: int = field(default=8, metadata={"help": "Most lines in a multi-line completion."})
     context_tokens: int = field(default=512, metadata={"help": "Token budget for prefix+suffix around the cursor."})
     suffix_share: float = field(default=0.25, metadata={"help": "Share of the context budget given to the suffix."})
-    other_files_tokens: int = field(default=128, metadata={"help": "Token budget for snippets of other open files."})
+    other_files_tokens: int = field(default=128, metadata={"help": "Token budget for snippets of other open files (within context.tokens)."})
     token_healing: bool = field(default=True, metadata={"help": "With the cursor inside a word, back the prompt up to the word's start and let the model reproduce the typed part first (token healing), so the ghost text continues the word instead of starting a new token."})
     cache_reuse: int = field(default=32, metadata={"help": "llama.cpp: after a cursor move, keep runs of at least this many cached prompt tokens that the new prompt repeats, shifted into place, instead of re-reading them (the llama.cpp server's --cache-reuse); 0 turns it off."})
     order: str = field(default="auto", metadata={"help": "FIM prompt order: auto (suffix-first, which keeps the KV cache valid while typing, when the adapter was trained on it and its recorded evals do not show it 2+ edit-similarity points worse), psm or spm."})
+
+
+@dataclass
+class ContextSettings:
+    repo: bool = field(default=True, metadata={"help": "Give completions context from the whole repository: an index of its functions, classes and code chunks (built in the background by the language server, on the fly by `copilot complete`); false = only other open files."})
+    definitions: bool = field(default=True, metadata={"help": "Put the signatures and first docstring lines of what the code at the cursor calls or names from other files of the repository (through the file's imports, else by a unique name) in the prompt."})
+    similar: bool = field(default=True, metadata={"help": "Put the repository's code most similar (BM25) to the lines before the cursor in the prompt."})
+    open_files: bool = field(default=True, metadata={"help": "Put snippets of other open files of the same language in the prompt (within completion.other_files_tokens)."})
+    tokens: int = field(default=256, metadata={"help": "Token budget of the whole context before the file (definitions, similar code, open-file snippets); at most 4 files."})
+    max_files: int = field(default=20000, metadata={"help": "Most files the repository index holds; beyond it, a log line says so and the rest gives no context."})
+    max_mb: int = field(default=256, metadata={"help": "Most MiB of source the repository index reads."})
+    languages: list[str] = field(default_factory=list, metadata={"help": "Languages indexed for repository context (py, ts, go, ...); empty = every language the indexer parses."})
 
 
 @dataclass
@@ -64,6 +76,7 @@ class Settings:
     backend: str = field(default="auto", metadata={"help": "Inference backend: auto (llama.cpp on CPU when installed, else transformers), llama.cpp or transformers."})
     adapter_merge: bool = field(default=True, metadata={"help": "llama.cpp: serve an adapter merged into the base weights (adapted weights as 8-bit Q8_0; built once, ~20 s for the 0.5B, cached); false = apply it at run time (switches adapters without a reload, but decodes ~1.7x slower on CPU)."})
     completion: CompletionSettings = field(default_factory=CompletionSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
     explain: ExplainSettings = field(default_factory=ExplainSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     workspaces: dict[str, str] = field(default_factory=dict, metadata={"help": "Repo path or remote URL -> adapter name serving that workspace."})

@@ -3,7 +3,8 @@
 initialize: documents get LSP-correct line splitting (see sync.py), the workspace root picks the
 settings (`.copilot.toml`) and the adapter mapping, initializationOptions are applied
 (configuration.py), and the model starts loading in a background thread, so the reply is
-immediate. shutdown: every queued or running generation is cancelled.
+immediate; so does the repository index (lsp/repo_index.py). shutdown: every queued or running generation
+is cancelled and the index stops.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def register(server: Any) -> None:
         apply(ls, params.initialization_options)
         if ls.engine.state == "idle":
             ls.start_engine()  # in the background: initialize answers at once
+        ls.start_repo_index()  # in the background too
 
     @server.feature(types.SHUTDOWN)
     def on_shutdown(ls: Any, *args: Any) -> None:
         ls.scheduler.cancel_all()
+        ls.repo_index.stop()

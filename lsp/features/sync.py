@@ -1,10 +1,13 @@
-"""textDocument/didOpen, textDocument/didChange, textDocument/didClose (incremental sync).
+"""textDocument/didOpen, textDocument/didChange, textDocument/didSave, textDocument/didClose (incremental sync).
 
 pygls' workspace applies the edits (TextDocumentSyncKind.Incremental, positions in the
 negotiated encoding) before these handlers run; here the server drops what it kept for a
 document: a change makes a queued/running completion for that document stale only when the
 next request arrives (latest wins), a close cancels it and forgets the cached suggestions, the
 document's chosen snippets and any request snapshot.
+
+The repository index (lsp/repo_index.py) follows: an opened or edited buffer is re-scanned a second after
+its last change, a saved or closed file is read again from disk.
 
 One fix to pygls: its documents split lines with `str.splitlines`, which also breaks at
 U+2028, form feeds and other characters that are not line ends in LSP, so an edit after such a
@@ -14,11 +17,14 @@ character would land on the wrong line. Documents here split at "\r\n", "\r" and
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from lsprotocol import types
 from pygls.workspace.text_document import TextDocument
+
+from lsp.features.util import doc_path
 
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
@@ -41,9 +47,26 @@ def install(workspace: Any) -> None:
 
 
 def register(server: Any) -> None:
+    def buffer_text(uri: str) -> Callable[[], str | None]:
+        def text() -> str | None:
+            doc = server.workspace.text_documents.get(uri)
+            return doc.source if doc is not None else None
+        return text
+
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: Any, params: types.DidOpenTextDocumentParams) -> None:
-        ls.cache.drop(params.text_document.uri)
+        uri = params.text_document.uri
+        ls.cache.drop(uri)
+        ls.repo_index.edited(ls.loop, doc_path(uri), buffer_text(uri))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: Any, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.repo_index.edited(ls.loop, doc_path(uri), buffer_text(uri))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: Any, params: types.DidSaveTextDocumentParams) -> None:
+        ls.repo_index.from_disk(doc_path(params.text_document.uri))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: Any, params: types.DidCloseTextDocumentParams) -> None:
@@ -53,3 +76,4 @@ def register(server: Any) -> None:
         ls.snapshots.pop(uri, None)
         ls.scheduler.supersede(uri)
         ls.scheduler.supersede("explain:" + uri)
+        ls.repo_index.from_disk(doc_path(uri))

@@ -49,3 +49,25 @@ def test_sticky_snippets_hold_while_the_cursor_stays_near():
     memo.forget("file:///a.py")
     assert memo.get("file:///a.py", 140, choose(5)) == (("other.py", "snippet 5"),)
     assert calls == [1, 3, 4, 5]
+
+
+def test_sticky_snippets_choose_again_for_a_new_definition_or_a_ready_index():
+    """Typing a call to another file's function brings its definition in at once (one new prompt head), while
+    names that were already considered, or fewer of them, keep the held choice."""
+    from lsp.context import StickySnippets
+
+    memo = StickySnippets(lines=10)
+    calls: list[str] = []
+
+    def choose(tag):
+        def f():
+            calls.append(tag)
+            return ((tag, tag),)
+        return f
+
+    memo.get("u", 10, choose("a"), epoch=False)
+    memo.get("u", 11, choose("b"), epoch=True)  # the repository index became ready
+    memo.get("u", 12, choose("c"), epoch=True, wanted=frozenset({"billing.py:invoice_total:3"}))
+    memo.get("u", 12, choose("d"), epoch=True, wanted=frozenset({"billing.py:invoice_total:3"}))
+    memo.get("u", 13, choose("e"), epoch=True)  # the name scrolled away: nothing new wanted
+    assert calls == ["a", "b", "c"]

@@ -1,0 +1,101 @@
+"""The names a developer is using at the cursor, most relevant first: the call being typed, then the names on
+the cursor's line (nearest first), then those of a few lines above; each with the dotted chain before it
+(`billing.invoice_total` -> name `invoice_total`, qualifier `("billing",)`). Read from the text alone: no
+parse, microseconds per request.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_CHAIN = re.compile(r"[A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*")
+_WORD_END = re.compile(r"[A-Za-z_$][\w$]*$")
+_LOCAL_DEF = re.compile(
+    r"\b(?:def|class|function|func|fn|struct|interface|enum|trait|type)\s+\**([A-Za-z_$][\w$]*)")
+KEYWORDS = frozenset("""and as assert async await break case catch class const continue def default del do elif else
+enum except export extends false False finally fn for from func function go if impl import in interface is lambda let
+match mod new nil None nonlocal not null or pass pub raise return self Self static struct super switch this throw
+true True try type typeof use var void while with yield print len str int list dict set tuple range
+isinstance""".split())
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+    qualifier: tuple[str, ...] = ()  # the dotted chain before the name; ("?",) after a call or an index
+    partial: bool = False  # the word being typed, not finished
+
+
+def _chains(text: str, base: int) -> list[tuple[int, tuple[str, ...]]]:
+    """(end offset, parts) of each dotted chain; a chain right after `).` or `].` gets the qualifier "?"."""
+    out = []
+    for m in _CHAIN.finditer(text):
+        parts = tuple(p.strip() for p in m.group(0).split("."))
+        before = text[: m.start()].rstrip()
+        if before.endswith(".") and not before.endswith(".."):
+            parts = ("?",) + parts
+        out.append((base + m.end(), parts))
+    return out
+
+
+def _refs_of(parts: tuple[str, ...]) -> list[Ref]:
+    """The last part of a chain first (what is being called or read), then the head, then the middle."""
+    order = [len(parts) - 1] + [i for i in range(len(parts) - 1)]
+    return [Ref(parts[i], parts[:i]) for i in order if parts[i] != "?"]
+
+
+def open_call(prefix: str, window: int = 400) -> tuple[str, ...] | None:
+    """The chain before the innermost parenthesis still open at the cursor (the call being typed)."""
+    tail = prefix[-window:]
+    depth = 0
+    for i in range(len(tail) - 1, -1, -1):
+        c = tail[i]
+        if c in ")]}":
+            depth += 1
+        elif c in "([{":
+            if depth > 0:
+                depth -= 1
+                continue
+            if c != "(":
+                return None
+            before = tail[:i].rstrip()
+            chains = _chains(before, 0)
+            return chains[-1][1] if chains and chains[-1][0] == len(before) else None
+    return None
+
+
+def refs_near(prefix: str, suffix: str, lines_above: int = 3) -> list[Ref]:
+    """The names at the cursor, most relevant first, without repeats and keywords."""
+    refs: list[Ref] = []
+    call = open_call(prefix)
+    if call:
+        refs += _refs_of(call)
+    word = _WORD_END.search(prefix[-100:])
+    if word and not re.match(r"[\w$]", suffix[:1]) and len(word.group(0)) >= 2:
+        refs.append(Ref(word.group(0), partial=True))
+    tail = prefix[-4000:]
+    line_start = tail.rfind("\n") + 1
+    start = line_start
+    for _ in range(lines_above):
+        if start == 0:
+            break
+        start = tail.rfind("\n", 0, start - 1) + 1
+    rest = suffix.split("\n", 1)[0]
+    cursor_line = sorted(_chains(tail[line_start:], line_start), key=lambda t: -t[0])
+    above = sorted(_chains(tail[start:line_start], start), key=lambda t: -t[0])
+    for _, parts in cursor_line + _chains(rest, len(tail)) + above:
+        refs += _refs_of(parts)
+    out, seen = [], set()
+    for r in refs:
+        key = (r.name, r.qualifier, r.partial)
+        if r.name in KEYWORDS or len(r.name) < 2 or key in seen:
+            continue
+        seen.add(key)
+        out.append(r)
+    return out
+
+
+def local_names(text: str, limit: int = 200_000) -> set[str]:
+    """Names a file defines itself (functions, classes, types): those never come from another file."""
+    return set(_LOCAL_DEF.findall(text[:limit]))

@@ -1,0 +1,177 @@
+"""What of the repository goes before the file in a fill-in-the-middle prompt, within a token budget.
+
+1. Definitions of the names used at the cursor (`near_names`) that live in other files: resolved through
+   the file's imports where the language has them (Python, JavaScript/TypeScript), else by a unique name in
+   the repository; rendered as signature + first line of documentation (+ members for classes), never the
+   whole body.
+2. Then the repository's code chunks most similar (BM25 over identifiers) to the lines before the cursor.
+
+The file being completed never appears. Snippets of one file are joined under its path; the result is at
+most `max_snippets` (path, text) pairs, most important first, which is what the engines accept as `context`.
+Budgets are in tokens, estimated from characters (no tokenizer on the request path).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from copilot.prompts.near_names import Ref, local_names, refs_near
+from indexer.workspace.imports import JS_LANGS, Imported, parse_imports, resolve_module
+from indexer.workspace.index import WorkspaceIndex, same_family
+from indexer.workspace.symbols import Definition, tokens_of
+
+CHARS_PER_TOKEN = 3.5
+MAX_DEFINITIONS = 6
+QUERY_LINES = 20
+MIN_CHUNK_CHARS = 80
+IMPORTING = JS_LANGS | {"python"}  # languages whose files name what they import
+_TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$")
+
+
+def is_test_path(rel: str) -> bool:
+    """Tests' helpers and fixtures are not what code outside the tests calls."""
+    return bool(_TEST_PATH.search(rel))
+
+
+@dataclass(frozen=True)
+class Snippet:
+    path: str  # as shown in the prompt
+    text: str
+    source: str  # "definition" | "similar" | "open_file"
+
+
+class _Resolver:
+    """Names at the cursor -> definitions in other files, for one file."""
+
+    def __init__(self, index: WorkspaceIndex, rel: str | None, language: str | None, file_text: str) -> None:
+        self.index, self.rel, self.language = index, rel, language
+        self.imports = parse_imports(file_text, language)
+        self.in_tests = rel is not None and is_test_path(rel)
+        self.local = local_names(file_text)
+        if rel is not None:
+            self.local |= {d.name for d in index.definitions_in(rel) if d.kind != "method"}
+
+    def _files(self, module: str) -> list[str]:
+        return [p for p in resolve_module(module, self.rel or "", self.language, self.index.has, self.index.ending)
+                if p != self.rel]
+
+    def _in_files(self, name: str, files: list[str]) -> list[Definition]:
+        found = [d for d in self.index.named(name) if d.path in files and d.kind != "method"]
+        found.sort(key=lambda d: (files.index(d.path), d.kind == "impl", d.start_line))
+        return found[:1]
+
+    def _unique(self, name: str, methods: bool, owner: str | None = None) -> list[Definition]:
+        cands = [d for d in self.index.named(name) if d.path != self.rel and (d.kind == "method") == methods
+                 and same_family(d.language, self.language) and (self.in_tests or not is_test_path(d.path))]
+        if owner is not None:
+            owned = [d for d in cands if d.qualname.endswith(f"{owner}.{name}")]
+            cands = owned or cands
+        if not cands or len({d.path for d in cands}) != 1 or len({d.qualname for d in cands}) != 1 and methods:
+            return []
+        cands.sort(key=lambda d: (d.kind == "impl", d.start_line))
+        return cands[:1]
+
+    def _module_of(self, imp: Imported) -> str | None:
+        """The module a name imported as a module (or as a submodule: `from pkg import mod`) stands for."""
+        if imp.name is None:
+            return imp.module
+        if self.language == "python":
+            sep = "" if imp.module.endswith(".") else "."
+            return f"{imp.module}{sep}{imp.name}"
+        return None
+
+    def resolve(self, ref: Ref) -> list[Definition]:
+        if ref.partial:
+            names = [n for n in self.imports if n.startswith(ref.name) and n != ref.name]
+            return [d for n in names[:2] for d in self.resolve(Ref(n))]
+        if not ref.qualifier:
+            if ref.name in self.local:
+                return []
+            imp = self.imports.get(ref.name)
+            if imp is None:  # with explicit imports, a name not imported is local, a builtin or a global
+                return [] if self.language in IMPORTING else self._unique(ref.name, methods=False)
+            if imp.name is None:
+                return []
+            files = self._files(imp.module)
+            if not files:  # a package's name, not the repository's
+                return []
+            return self._in_files(imp.name if imp.name != "default" else ref.name, files) or \
+                self._unique(ref.name, methods=False)
+        head = ref.qualifier[0]
+        imp = self.imports.get(head)
+        if imp is not None and head not in self.local:
+            module = self._module_of(imp)
+            if module is not None:
+                mods = [module] + ([module + "." + ".".join(ref.qualifier[1:])] if len(ref.qualifier) > 1 else [])
+                for mod in reversed(mods):
+                    files = self._files(mod)
+                    if files:
+                        return self._in_files(ref.name, files)
+                return []
+        if head in ("self", "this", "cls", "Self"):
+            return []
+        owner = ref.qualifier[-1] if ref.qualifier[-1][:1].isupper() else None
+        return self._unique(ref.name, methods=True, owner=owner)
+
+
+def definitions_near(index: WorkspaceIndex, rel: str | None, language: str | None, prefix: str, suffix: str,
+                     file_text: str | None = None, limit: int = MAX_DEFINITIONS) -> list[Definition]:
+    """Definitions in other files of the names used at the cursor, most relevant first."""
+    resolver = _Resolver(index, rel, language, file_text if file_text is not None else prefix + suffix)
+    out: dict[str, Definition] = {}
+    for ref in refs_near(prefix, suffix):
+        for d in resolver.resolve(ref):
+            if d.path != rel:
+                out.setdefault(d.key, d)
+        if len(out) >= limit:
+            break
+    return list(out.values())[:limit]
+
+
+def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix: str, suffix: str, *,
+           tokens: int, definitions: bool = True, similar: bool = True, file_text: str | None = None,
+           show: Callable[[str], str] = str, max_snippets: int = 4,
+           found: list[Definition] | None = None) -> list[Snippet]:
+    """The repository's snippets for a cursor (definitions first, then similar code), within `tokens`."""
+    budget = int(tokens * CHARS_PER_TOKEN)
+    groups: dict[str, list[str]] = {}
+    sources: dict[str, str] = {}
+    spans: list[tuple[str, int, int]] = []
+    used = 0
+
+    def add(path: str, text: str, source: str) -> bool:
+        nonlocal used
+        if path not in groups and len(groups) >= max_snippets:
+            return False
+        groups.setdefault(path, []).append(text)
+        sources.setdefault(path, source)
+        used += len(text) + 2
+        return True
+
+    if definitions and budget > 0:
+        cap = budget * 2 // 3 if similar else budget
+        defs = found if found is not None else definitions_near(index, rel, language, prefix, suffix, file_text)
+        for d in defs:
+            text = d.render()
+            if used + len(text) <= cap and add(d.path, text, "definition"):
+                spans.append((d.path, d.start_line, d.end_line))
+    if similar and budget - used >= MIN_CHUNK_CHARS:
+        terms = set(tokens_of("\n".join(prefix[-4000:].split("\n")[-QUERY_LINES:])))
+        hits = index.search(terms, k=8, exclude=rel, language=language)
+        best = hits[0].score if hits else 0.0
+        for h in hits:
+            left = budget - used - 2
+            if h.score < 0.4 * best or left < MIN_CHUNK_CHARS:
+                break
+            if any(p == h.path and a <= h.end_line and h.start_line <= b for p, a, b in spans):
+                continue
+            text = index.read_lines(h.path, h.start_line, h.end_line).strip("\n")
+            if len(text) > left:
+                text = text[: text.rfind("\n", 0, left)] if "\n" in text[:left] else ""
+            if len(text.strip()) < MIN_CHUNK_CHARS // 2:
+                continue
+            if add(h.path, text, "similar"):
+                spans.append((h.path, h.start_line, h.end_line))
+    return [Snippet(show(p), "\n\n".join(texts), sources[p]) for p, texts in groups.items()]

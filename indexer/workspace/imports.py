@@ -1,0 +1,121 @@
+"""A file's imports, read from its text with a few patterns (no parse needed), and their resolution to the
+repository's files.
+
+Python: `import a.b [as c]`, `from a.b import x [as y], ...` (parenthesized too), relative `from .m import x`.
+JavaScript/TypeScript: `import d, {x as y} from './m'`, `import * as ns from './m'`, `require('./m')`
+(relative specifiers only: a package's names are not the repository's). Other languages have no import
+resolution: their names are looked up by unique name.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_PY_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)", re.M)
+_PY_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
+_JS_IMPORT = re.compile(
+    r"""\bimport\s+(?:type\s+)?(?:([\w$]+)\s*,?\s*)?(?:\{([^}]*)\}|\*\s+as\s+([\w$]+))?\s*from\s*['"]([^'"]+)['"]""")
+_JS_REQUIRE = re.compile(
+    r"""\b(?:const|let|var)\s+(?:\{([^}]*)\}|([\w$]+))\s*=\s*require\(\s*['"]([^'"]+)['"]\s*\)""")
+JS_LANGS = frozenset({"javascript", "typescript", "tsx"})
+JS_EXTS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
+MAX_SCAN_CHARS = 64_000  # imports sit at the top of a file
+
+
+@dataclass(frozen=True)
+class Imported:
+    local: str  # the name used in this file
+    module: str  # as written: "a.b", "..m", "./m"
+    name: str | None  # the imported name; None: `local` is the module itself
+
+
+def parse_imports(text: str, language: str | None) -> dict[str, Imported]:
+    """local name -> what it imports."""
+    text = text[:MAX_SCAN_CHARS]
+    out: dict[str, Imported] = {}
+    if language == "python":
+        for m in _PY_FROM.finditer(text):
+            module = m.group(1)
+            for part in m.group(2).strip("()").replace("\\\n", " ").split(","):
+                bits = part.split()
+                if not bits or bits[0] == "*":
+                    continue
+                local = bits[2] if len(bits) == 3 and bits[1] == "as" else bits[0]
+                out[local] = Imported(local, module, bits[0])
+        for m in _PY_IMPORT.finditer(text):
+            for part in m.group(1).split(","):
+                bits = part.split()
+                if not bits:
+                    continue
+                if len(bits) == 3 and bits[1] == "as":
+                    out[bits[2]] = Imported(bits[2], bits[0], None)
+                else:
+                    head = bits[0].split(".")[0]
+                    out.setdefault(head, Imported(head, head, None))
+    elif language in JS_LANGS:
+        for m in _JS_IMPORT.finditer(text):
+            default, named, star, spec = m.groups()
+            if default and default != "type":
+                out[default] = Imported(default, spec, "default")
+            if star:
+                out[star] = Imported(star, spec, None)
+            _js_named(named, spec, out)
+        for m in _JS_REQUIRE.finditer(text):
+            named, whole, spec = m.groups()
+            if whole:
+                out[whole] = Imported(whole, spec, None)
+            _js_named(named, spec, out)
+    return out
+
+
+def _js_named(named: str | None, spec: str, out: dict[str, Imported]) -> None:
+    for part in (named or "").split(","):
+        bits = part.replace(":", " as ").split()
+        if bits and bits[0] == "type":
+            bits = bits[1:]
+        if not bits:
+            continue
+        local = bits[2] if len(bits) == 3 and bits[1] == "as" else bits[0]
+        out[local] = Imported(local, spec, bits[0])
+
+
+def resolve_module(module: str, current: str, language: str | None, exists: Callable[[str], bool],
+                   ending: Callable[[str], list[str]]) -> list[str]:
+    """Indexed files a module name points to, from the importing file `current` (repository-relative).
+    `exists(path)` says whether a path is indexed; `ending(stem)` lists indexed files whose path without its
+    extension ends with `stem` (a/b -> x/a/b.py, a/b/__init__.py is asked as a/b/__init__)."""
+    if language == "python":
+        dots = len(module) - len(module.lstrip("."))
+        rest = module[dots:].replace(".", "/")
+        if dots:
+            base = posixpath.dirname(current)
+            for _ in range(dots - 1):
+                base = posixpath.dirname(base)
+            stem = posixpath.join(base, rest) if rest else base
+            return [p for p in (stem + ".py", stem + "/__init__.py") if stem and exists(p)]
+        if not rest:
+            return []
+        found = ending(rest) + ending(rest + "/__init__")
+        found = [p for p in found if p.endswith(".py")]
+        # the closest to the importing file first: the most leading folders in common, then the shortest
+        return sorted(found, key=lambda p: (-_common(p, current), len(p), p))
+    if language in JS_LANGS:
+        if not module.startswith("."):
+            return []
+        stem = posixpath.normpath(posixpath.join(posixpath.dirname(current), module))
+        bare = stem[: -len(posixpath.splitext(stem)[1])] if stem.endswith((".js", ".jsx", ".mjs", ".cjs")) else stem
+        cands = [stem] + [bare + e for e in JS_EXTS] + [bare + "/index" + e for e in JS_EXTS]
+        return [p for p in dict.fromkeys(cands) if exists(p)][:1]
+    return []
+
+
+def _common(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a.split("/")[:-1], b.split("/")[:-1]):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -1,0 +1,173 @@
+"""The workspace's repository index in the server: built in a background thread after `initialize`, kept
+current from the editor's events, read by completions (`lsp.suggest`) only once it is ready.
+
+One worker thread does all the index's work, in order: the build first, then every update (a saved file
+re-read from disk, an edited buffer re-scanned a second after the last keystroke, files changed outside
+the editor). The worker runs at a lower CPU priority than the server where the OS allows, so indexing
+never holds up a completion; a request that arrives before the index is ready has no repository context.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from copilot.core.settings import ContextSettings
+from copilot.core.types import CopilotError
+from indexer.workspace.index import WorkspaceIndex, limits_for
+
+log = logging.getLogger("copilot.lsp")
+
+DEBOUNCE_S = 1.0  # an edited buffer is re-scanned this long after its last change
+
+
+def _lower_priority() -> None:
+    try:  # Linux: a thread's own niceness
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
+class RepoIndex:
+    def __init__(self) -> None:
+        self.state = "off"  # off | building | ready | failed
+        self.index: WorkspaceIndex | None = None
+        self.error: str | None = None
+        self.seconds: float | None = None
+        self.notes: list[str] = []
+        self._worker: ThreadPoolExecutor | None = None
+        self._timers: dict[str, Any] = {}
+        self._stopping = False
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready" and self.index is not None
+
+    def start(self, root: Path | None, settings: ContextSettings, say: Callable[[str], None]) -> None:
+        """Index `root` in the background (nothing without a root, or with `context.repo = false`)."""
+        if self.index is not None or root is None or not settings.repo:
+            return
+        try:
+            limits = limits_for(settings)
+        except CopilotError as exc:
+            self.state, self.error = "failed", str(exc)
+            say(f"copilot: repository index off: {exc}")
+            return
+        self.index = WorkspaceIndex(root, limits)
+        self.state = "building"
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="repo-index")
+        self._worker.submit(self._build, say)
+
+    def _build(self, say: Callable[[str], None]) -> None:
+        _lower_priority()
+        assert self.index is not None
+        try:
+            report = self.index.build(should_stop=lambda: self._stopping)
+        except Exception as exc:  # noqa: BLE001 - no index is no repository context, never a dead server
+            log.exception("repository index failed")
+            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            say(f"copilot: repository index failed: {self.error}")
+            return
+        self.seconds, self.notes = report.seconds, list(report.notes)
+        if report.stopped:
+            self.state = "off"
+            return
+        self.state = "ready"
+        s = self.index.summary()
+        say(f"copilot: repository index ready: {s['files']} files, {s['symbols']} symbols in {report.seconds:.1f}s")
+        for note in report.notes:
+            say(f"copilot: {note}")
+
+    def stop(self) -> None:
+        self._stopping = True
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ paths
+    def rel(self, path: str | None) -> str | None:
+        """The repository-relative path of an indexable file under the root, else None."""
+        if self.index is None or not path:
+            return None
+        rel = self.index.rel_path(path)
+        return rel if rel is not None and self.index.indexable(rel) else None
+
+    def show(self, rel: str) -> str:
+        """How a repository file is named in a prompt: its absolute path, as open documents are."""
+        assert self.index is not None
+        return str(self.index.root / rel)
+
+    # ------------------------------------------------------------------ updates (loop thread)
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._worker is not None and not self._stopping:
+            try:
+                self._worker.submit(self._quietly, fn, *args)
+            except RuntimeError:  # shut down
+                pass
+
+    @staticmethod
+    def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - one file's update never stops the others
+            log.exception("repository index update failed")
+
+    def edited(self, loop: Any, path: str | None, text: Callable[[], str | None]) -> None:
+        """A buffer changed: re-scan its text once the typing pauses (debounced)."""
+        rel = self.rel(path)
+        if rel is None or loop is None:
+            return
+        old = self._timers.pop(rel, None)
+        if old is not None:
+            old.cancel()
+
+        def fire() -> None:
+            self._timers.pop(rel, None)
+            current = text()
+            if current is not None and self.index is not None:
+                self._submit(self.index.set_buffer, rel, current)
+
+        self._timers[rel] = loop.call_later(DEBOUNCE_S, fire)
+
+    def from_disk(self, path: str | None) -> None:
+        """A file was saved, closed, created or changed outside the editor: read it again."""
+        rel = self.rel(path)
+        if rel is None or self.index is None:
+            return
+        old = self._timers.pop(rel, None)
+        if old is not None:
+            old.cancel()
+        self._submit(self.index.reload, rel)
+
+    def deleted(self, path: str | None) -> None:
+        rel = self.rel(path)
+        if rel is not None and self.index is not None:
+            self._submit(self.index.remove, rel)
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until the updates submitted so far are done (tests and `copilot.context`)."""
+        if self._worker is None:
+            return True
+        done = threading.Event()
+        self._submit(done.set)
+        return done.wait(timeout)
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"state": self.state}
+        if self.index is not None:
+            s = self.index.summary()
+            out.update(files=s["files"], symbols=s["symbols"], chunks=s["chunks"],
+                       seconds=round(self.seconds, 2) if self.seconds is not None else None)
+        if self.error:
+            out["error"] = self.error
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+

@@ -1,0 +1,35 @@
+"""`copilot complete` in a repository: the prompt opens with the same repository context as the server's."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+COPILOT = [sys.executable, "-m", "copilot.cli"]
+
+
+def run(args, home: Path, cwd: Path, **env):
+    full = dict(os.environ, COPILOT_HOME=str(home), COPILOT_CONFIG=str(home / "none.toml"), **env)
+    return subprocess.run(COPILOT + args, capture_output=True, text=True, env=full, cwd=cwd, timeout=300)
+
+
+def test_complete_indexes_the_files_repository(tmp_path, tiny_model_dir):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)  # the repository root is the nearest folder holding .git
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "billing.py").write_text(
+        'def invoice_total(lines: list) -> float:\n    """Sum of the lines."""\n    return sum(lines)\n')
+    app = repo / "pkg" / "app.py"
+    app.write_text("from pkg.billing import invoice_total\n\nx = invoice_total(\n")
+    args = ["complete", "pkg/app.py", "--line", "3", "--col", "19", "--model", str(tiny_model_dir), "--json"]
+    res = run(args, tmp_path / "home", repo)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    first = data["context"][0]
+    assert (first["path"], first["source"]) == ("pkg/billing.py", "definition") and first["chars"] > 40
+    assert all(c["path"] != "pkg/app.py" for c in data["context"])
+    assert data["repo_index"]["root"] == str(repo) and data["repo_index"]["files"] == 2
+    off = run(args, tmp_path / "home", repo, COPILOT_CONTEXT_REPO="false")
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout)["context"] == [] and json.loads(off.stdout)["prompt_tokens"] < data["prompt_tokens"]

@@ -1,0 +1,135 @@
+"""copilot.prompts.repo_context: which repository code goes before the file in a completion prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from copilot.prompts.near_names import Ref, open_call, refs_near
+from copilot.prompts.repo_context import CHARS_PER_TOKEN, choose, definitions_near
+from indexer.workspace.index import WorkspaceIndex
+
+BILLING = '''"""Billing rules."""
+
+
+def invoice_total(lines: list, customer: "Customer") -> float:
+    """Sum of the invoice lines, taxes included."""
+    hidden_body_line = 42
+    return sum(line.amount for line in lines) * hidden_body_line
+
+
+class Customer:
+    """Who pays."""
+
+    name: str
+    vat_rate: float = 0.2
+
+    def __init__(self, name: str, vat_rate: float = 0.2):
+        self.name = name
+
+    def discount_for(self, amount: float) -> float:
+        """The discount this customer gets on `amount`."""
+        return 0.0
+'''
+
+APP = '''from billing import invoice_total, Customer
+import shipping
+
+
+def charge(customer, lines):
+    fee = shipping.rate_for(customer)
+    return invoice_total('''
+
+FILES = {
+    "billing.py": BILLING,
+    "shipping.py": "def rate_for(customer) -> float:\n    \"\"\"Shipping cost.\"\"\"\n    return 4.5\n",
+    "app.py": APP + "lines, customer) + fee\n",
+    "other/billing_copy.py": "def invoice_total(a, b):\n    return 0\n",  # same name elsewhere: not imported
+    "ui/cart.ts": "/** Sum of a cart. */\nexport function cartTotal(items: Item[]): number {\n  return 0;\n}\n",
+    "ui/app.ts": "import { cartTotal as total } from './cart';\nconst x = total(",
+    "srv/tax.go": "package srv\n\n// VatFor is the VAT of a country.\nfunc VatFor(country string) float64 {\n\treturn 0.2\n}\n",
+    "srv/main.go": "package srv\n\nfunc main() {\n\tv := VatFor(\n}\n",
+}
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> WorkspaceIndex:
+    for rel, text in FILES.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    idx = WorkspaceIndex(tmp_path)
+    idx.build()
+    return idx
+
+
+def test_names_at_the_cursor_call_being_typed_first():
+    assert open_call("x = a.b.total(items, fmt(y), ") == ("a", "b", "total")
+    assert open_call("x = [1, 2") is None
+    refs = refs_near(APP, "lines)\n")
+    assert refs[0] == Ref("invoice_total")
+    assert Ref("rate_for", ("shipping",)) in refs and all(r.name != "return" for r in refs)
+
+
+def test_definition_from_an_unopened_module_through_the_imports(repo):
+    found = definitions_near(repo, "app.py", "python", APP, "lines, customer) + fee\n")
+    assert [d.key for d in found][:2] == ["billing.py:invoice_total:3", "shipping.py:rate_for:0"]
+    snippets = choose(repo, "app.py", "python", APP, "lines, customer) + fee\n", tokens=256)
+    assert snippets[0].path == "billing.py" and snippets[0].source == "definition"
+    text = snippets[0].text
+    assert 'def invoice_total(lines: list, customer: "Customer") -> float:' in text
+    assert "Sum of the invoice lines, taxes included." in text and "hidden_body_line" not in text
+    assert all(s.path not in ("app.py", "other/billing_copy.py") for s in snippets)
+
+
+def test_class_definition_gives_its_fields_and_init(repo):
+    prefix = "from billing import Customer\n\nc = Customer("
+    text = choose(repo, "app.py", "python", prefix, ")\n", tokens=256, similar=False)[0].text
+    assert "class Customer:" in text and "vat_rate: float = 0.2" in text
+    assert "def __init__(self, name: str, vat_rate: float = 0.2): ..." in text and "self.name = name" not in text
+
+
+def test_javascript_imports_and_unique_names_elsewhere(repo):
+    ts = choose(repo, "ui/app.ts", "typescript", FILES["ui/app.ts"], ");\n", tokens=256, similar=False)
+    assert [(s.path, s.text) for s in ts] == [
+        ("ui/cart.ts", "// Sum of a cart.\nexport function cartTotal(items: Item[]): number { ... }")]
+    go = choose(repo, "srv/main.go", "go", "package srv\n\nfunc main() {\n\tv := VatFor(", "\n}\n", tokens=256,
+                similar=False)
+    assert go[0].path == "srv/tax.go" and "func VatFor(country string) float64 { ... }" in go[0].text
+
+
+def test_method_through_an_attribute_is_found_by_its_unique_name(repo):
+    prefix = "def f(c):\n    return c.discount_for("
+    text = choose(repo, "shipping.py", "python", prefix, ")\n", tokens=256, similar=False)[0].text
+    assert text.startswith("class Customer:\n    def discount_for(self, amount: float) -> float:")
+
+
+def test_the_file_being_completed_never_appears_in_its_own_context(repo):
+    """billing.py calling its own function: neither its definitions nor its chunks come back."""
+    prefix = BILLING + "\n\ndef again(lines, customer):\n    return invoice_total("
+    for snippets in (choose(repo, "billing.py", "python", prefix, ")\n", tokens=512),
+                     choose(repo, "billing.py", "python", "hidden_body_line invoice_total lines amount", "",
+                            tokens=512)):
+        assert snippets and all(s.path != "billing.py" for s in snippets)
+
+
+def test_similar_code_fills_the_budget_and_budgets_hold(repo):
+    prefix = ("def total_of(lines):\n    hidden_body_line = 42\n"
+              "    return sum(line.amount for line in lines) *")
+    snippets = choose(repo, "new.py", "python", prefix, "\n", tokens=256, definitions=False)
+    assert snippets[0].source == "similar" and snippets[0].path == "billing.py"
+    for tokens in (40, 100, 256):
+        out = choose(repo, "app.py", "python", APP, "lines)\n", tokens=tokens)
+        assert sum(len(s.text) for s in out) <= tokens * CHARS_PER_TOKEN
+    assert choose(repo, "app.py", "python", APP, "", tokens=0) == []
+    assert len(choose(repo, "app.py", "python", APP, "", tokens=100_000)) <= 4
+
+
+def test_a_definition_added_on_disk_is_found_after_a_reload(repo):
+    prefix = "from billing import late_fee\n\nx = late_fee("
+    assert choose(repo, "app.py", "python", prefix, ")\n", tokens=256, similar=False) == []
+    (repo.root / "billing.py").write_text(BILLING + "\n\ndef late_fee(days: int) -> float:\n    return 2.5 * days\n")
+    repo.reload("billing.py")
+    out = choose(repo, "app.py", "python", prefix, ")\n", tokens=256, similar=False)
+    assert out[0].path == "billing.py" and "def late_fee(days: int) -> float:" in out[0].text
