@@ -14,7 +14,9 @@ Everything is written to a temporary sibling directory and renamed into place: a
 the previous dataset intact. An output directory holding a different dataset is refused unless forced.
 
 This module is the one owner of these file names: everything else reads a dataset through it
-(load_pairs / load_with_manifest, split_rows, has_dataset, indexed_head, state_path, read_manifest).
+(load_pairs / load_with_manifest, split_rows, has_dataset, indexed_head, state_path, read_manifest), and of
+how a row's columns read (row_context: a FIM pair's repository context; datasets from before that column
+load as before and their rows have none).
 """
 
 from __future__ import annotations
@@ -45,6 +47,29 @@ def _features():
 
     types = {"commit_time": "int64", "span_start": "int64", "span_end": "int64", "multiline": "bool"}
     return Features({c: Value(types.get(c, "string")) for c in COLUMNS})
+
+
+def row_context(row: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A FIM row's stored repository context as the engines take it, ((path, snippet), ...): () for none, for
+    rows mined without it (datasets from before the column, context_tokens_repo = 0) and if unreadable."""
+    value = row.get("context")
+    if not value:
+        return ()
+    try:
+        items = json.loads(value) if isinstance(value, str) else value
+        return tuple((str(s["path"]), str(s["text"])) for s in items)
+    except (ValueError, TypeError, KeyError):
+        return ()
+
+
+def has_context(rows) -> bool:
+    """Whether any of `rows` (dicts or a Dataset) was mined with repository context ("[]" counts: mined with
+    it, nothing found)."""
+    if hasattr(rows, "column_names"):
+        if "context" not in rows.column_names:
+            return False
+        return any(bool(v) for v in rows["context"])
+    return any(bool(r.get("context")) for r in rows)
 
 
 def read_manifest(out: Path) -> dict[str, Any] | None:

@@ -67,6 +67,9 @@ class PairConfig:
     min_docstring_chars: int = 12
     max_explain_chars: int = 8000
     seed: int = 0
+    # FIM pairs carry the repository context the server would send at their cursor (indexer.mine.context),
+    # within this many tokens (the server's settings.context.tokens); 0: none
+    context_tokens_repo: int = 256
 
 
 _PLUS_ONE = (1).__add__

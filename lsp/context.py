@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from copilot.prompts.repo_context import CHARS_PER_TOKEN
+from indexer.workspace.repo_context import CHARS_PER_TOKEN
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 WINDOW_LINES = 20

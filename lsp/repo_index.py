@@ -100,9 +100,9 @@ class RepoIndex:
         return rel if rel is not None and self.index.indexable(rel) else None
 
     def show(self, rel: str) -> str:
-        """How a repository file is named in a prompt: its absolute path, as open documents are."""
-        assert self.index is not None
-        return str(self.index.root / rel)
+        """How a repository file is named in a prompt: its repository-relative path, as training pairs and
+        `copilot eval` name it (lsp/suggest.prompt_path names the document being completed the same way)."""
+        return rel
 
     # ------------------------------------------------------------------ updates (loop thread)
     def _submit(self, fn: Callable[..., Any], *args: Any) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 
 from lsprotocol import types
 
-from copilot.prompts import repo_context
-from copilot.prompts.repo_context import Snippet
+from indexer.workspace import repo_context
+from indexer.workspace.repo_context import Snippet
 from lsp import context, feedback_log, positions
 from lsp.features.util import doc_path, open_document
 from lsp.scheduler import Superseded
@@ -127,7 +127,7 @@ def _from_cache(ls: Any, cur: _Cursor, t0: float) -> Suggestion | None:
 
 
 def context_snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[Snippet, ...]:
-    """What goes before the file in the prompt (copilot/prompts/repo_context.py, lsp/context.py): definitions
+    """What goes before the file in the prompt (indexer/workspace/repo_context.py, lsp/context.py): definitions
     from other files of what the code at the cursor uses, the repository's most similar code, snippets of
     other open documents; within `context.tokens`, at most 4 files. Kept while the cursor stays near (the
     prompt's start stays put), chosen again when the index becomes ready or a new definition is wanted."""
@@ -151,7 +151,7 @@ def context_snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[S
         left = cs.tokens - int(sum(len(s.text) for s in chosen) / repo_context.CHARS_PER_TOKEN)
         if open_files and len(chosen) < MAX_CONTEXT_FILES and left > 0:
             taken = {s.path for s in chosen}
-            docs = [context.OpenDoc(doc_path(d.uri) or d.uri, d.language_id, d.source)
+            docs = [context.OpenDoc(prompt_path(ls, doc_path(d.uri)) or d.uri, d.language_id, d.source)
                     for d in list(ls.workspace.text_documents.values()) if d.uri != cur.doc.uri]
             budget = min(left, ls.settings.completion.other_files_tokens)
             picked = context.snippets(prefix, cur.language, cur.path, [d for d in docs if d.path not in taken],
@@ -161,6 +161,13 @@ def context_snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[S
 
     return ls.snippet_memo.get(cur.uri, cur.start.line, choose, epoch=repo is not None,
                                wanted=frozenset(d.key for d in found))
+
+
+def prompt_path(ls: Any, path: str | None) -> str | None:
+    """How a file is named in the prompt: repository-relative inside the indexed repository (as the training
+    pairs and `copilot eval` name it, so the adapter sees at serving time what it learned on), else absolute."""
+    repo = ls.repo_index if ls.settings.context.repo and ls.repo_index.ready else None
+    return (repo.rel(path) or path) if repo is not None else path
 
 
 def _snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[tuple[str, str], ...]:
@@ -197,7 +204,7 @@ async def _generate(ls: Any, cur: _Cursor, t0: float, line: int, character: int)
     def work(cancel):
         t_run = time.perf_counter()
         adapter = ls.ensure_adapter(engine)
-        comp = engine.complete(p_bounded, s_bounded, language, adapter, path=cur.path, context=snippets,
+        comp = engine.complete(p_bounded, s_bounded, language, adapter, path=prompt_path(ls, cur.path), context=snippets,
                                max_new_tokens=max_tokens, cancel=cancel,
                                keep_warming=lambda: not ls.scheduler.others_waiting(cur.uri))
         ls.counters["generated_tokens"] += comp.generated_tokens
@@ -246,7 +253,7 @@ async def warm(ls: Any, uri: str, line: int, character: int) -> int:
 
     def work(cancel):
         adapter = ls.ensure_adapter(engine)
-        return engine.warm(prefix, suffix, adapter, path=cur.path, context=snippets, cancel=cancel,
+        return engine.warm(prefix, suffix, adapter, path=prompt_path(ls, cur.path), context=snippets, cancel=cancel,
                            keep_warming=lambda: not ls.scheduler.others_waiting(uri))
 
     try:

@@ -2,13 +2,12 @@
 
 With `context.repo` (the default) the file's repository (the nearest folder above it holding `.git`) is
 indexed on the spot, within `context.max_files`, and the prompt opens with the same repository context the
-language server gives (copilot/prompts/repo_context.py): definitions of what the code at the cursor uses,
+language server gives (indexer/workspace/repo_context.py): definitions of what the code at the cursor uses,
 then the most similar code of other files."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -38,7 +37,9 @@ def complete(file, line, col, adapter, model, max_tokens, as_json):
     language = language_for_path(file)
     snippets, index_info = repo_snippets(file, text, off, language, settings)
     eng, key = load_engine(settings, settings.adapter or None, quiet=as_json)
-    res = eng.complete(text[:off], text[off:], language, key, path=str(file),
+    # Inside a repository the file and its context are named repository-relative, as the server and training do.
+    prompt_path = (index_info or {}).get("rel") or str(file)
+    res = eng.complete(text[:off], text[off:], language, key, path=prompt_path,
                        context=tuple((s.path, s.text) for s in snippets))
     if as_json:
         click.echo(json.dumps({
@@ -66,8 +67,8 @@ def repo_root(file: Path) -> Path | None:
 
 def repo_snippets(file: Path, text: str, off: int, language: str | None, settings) -> tuple[list, dict | None]:
     """The repository context for the cursor at `off`, and what the index held (None when none was built)."""
-    from copilot.prompts.repo_context import choose
     from indexer.workspace.index import WorkspaceIndex, limits_for
+    from indexer.workspace.repo_context import choose
 
     cs = settings.context
     root = repo_root(file) if cs.repo and cs.tokens > 0 and language else None
@@ -78,12 +79,7 @@ def repo_snippets(file: Path, text: str, off: int, language: str | None, setting
     for note in report.notes:
         err.print(f"[yellow]note:[/] {note}")
     rel = index.rel_path(file)
-    absolute = file.is_absolute()
-
-    def show(path: str) -> str:
-        full = root / path
-        return str(full) if absolute else os.path.relpath(full)
-
     snippets = choose(index, rel, language, text[:off], text[off:], tokens=cs.tokens, definitions=cs.definitions,
-                      similar=cs.similar, show=show)
-    return snippets, {"root": str(root), **index.summary(), "seconds": round(report.seconds, 2), "notes": report.notes}
+                      similar=cs.similar, show=lambda path: path)
+    return snippets, {"root": str(root), "rel": rel, **index.summary(), "seconds": round(report.seconds, 2),
+                      "notes": report.notes}

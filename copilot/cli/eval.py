@@ -24,8 +24,12 @@ from copilot.cli.common import console, errors
               help="Engine that generates (transformers is the reference; llama.cpp checks what the server serves).")
 @click.option("--kinds", default=None,
               help="Comma list of pair kinds to score: fim_file, fim_history, fim_typing, explain.")
+@click.option("--context", "context", type=click.Choice(["none", "repo"]), default=None,
+              help="Repository context before the file: repo = each pair's stored context (what the server would "
+                   "have sent), none = nothing. Default: repo when the dataset's pairs carry it, else none.")
 @errors
-def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order, max_new_tokens, no_record, backend, kinds):
+def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order, max_new_tokens, no_record, backend, kinds,
+             context):
     """Exact match / edit similarity (FIM) and explanation similarity on the newest-commit test split."""
     from copilot.core.settings import load_settings
     from copilot.evaluate.report import table_rows, to_json, write_report
@@ -36,7 +40,7 @@ def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order
     res = evaluate(data, adapter, base_too=base_too, settings=settings, max_examples=max_examples, order=order,
                    max_new_tokens=max_new_tokens, record=not no_record, progress=not as_json, backend=backend,
                    kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None,
-                   log=lambda s: con.print(s, highlight=False))
+                   log=lambda s: con.print(s, highlight=False), context=context)
     if report:
         con.print(f"Report: {write_report(res, report)}")
     if as_json:
@@ -44,7 +48,8 @@ def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order
         return
     from rich.table import Table
 
-    t = Table(title=f"{res.get('adapter_spec') or 'base'} — {res['n']} test pairs ({res['order']}, {res['backend']})")
+    t = Table(title=f"{res.get('adapter_spec') or 'base'} — {res['n']} test pairs ({res['order']}, {res['backend']}, "
+                    f"context {res.get('context', 'none')})")
     for col in ("group", "metric", "n", "base", "adapter", "Δ"):
         t.add_column(col, justify="right" if col in ("n", "base", "adapter", "Δ") else "left")
     for g, m, n, b, a in table_rows(res):

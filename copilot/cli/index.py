@@ -63,6 +63,10 @@ def _summary_table(result, console) -> None:
     console.print(table)
     langs = ", ".join(f"{k} {v}" for k, v in sorted(counts["by_language"].items(), key=lambda kv: -kv[1]))
     console.print(f"languages: {langs or '-'}")
+    ctx = m["extra"].get("context") or {}
+    if ctx.get("tokens"):
+        console.print(f"repository context: {ctx['non_empty']} of {ctx['fim_pairs']} FIM pairs "
+                      f"({ctx['mined_with_context']} mined with it, up to {ctx['tokens']} tokens)")
     filt = ", ".join(f"{k} {v}" for k, v in m["filters"].items() if v)
     console.print(f"filtered: {filt or 'nothing'}")
     found = m["extra"]["secrets_found"]
@@ -95,14 +99,18 @@ def _summary_table(result, console) -> None:
 @click.option("--test-days", type=float, default=None, help="Use the commits of the last D days as the test split.")
 @click.option("--no-history", is_flag=True, help="Skip FIM pairs from commit history.")
 @click.option("--max-file-kb", type=int, default=1024, show_default=True, help="Skip files larger than this.")
+@click.option("--context-tokens", type=click.IntRange(min=0), default=256, show_default=True,
+              help="Repository context each FIM pair carries (what the server would send at its cursor, from the "
+                   "repository at the pair's commit), in tokens; 0: none.")
 def index(repos, out, since, languages, force, as_json, secrets, test_fraction, test_commits, test_days,
-          no_history, max_file_kb):
+          no_history, max_file_kb, context_tokens):
     """Mine git repositories (paths, bare repos or URLs) into a filtered pairs dataset at --out."""
     from rich.console import Console
 
     from indexer.languages import parse_language_list
     from indexer.mine.config import IndexConfig
     from indexer.mine.index import index_repos
+    from indexer.pairs import PairConfig
 
     console = Console(stderr=True)
     try:
@@ -110,7 +118,8 @@ def index(repos, out, since, languages, force, as_json, secrets, test_fraction, 
             raise click.BadParameter("must be in [0, 1)", param_hint="--test-fraction")
         config = IndexConfig(
             languages=parse_language_list(languages), max_file_bytes=max_file_kb * 1024, history=not no_history,
-            secrets=secrets, test_fraction=test_fraction, test_commits=test_commits, test_days=test_days)
+            secrets=secrets, test_fraction=test_fraction, test_commits=test_commits, test_days=test_days,
+            pairs=PairConfig(context_tokens_repo=context_tokens))
         reporter = _make_reporter(console)
         try:
             result = index_repos(list(repos), out, config, since=since, force=force, reporter=reporter)

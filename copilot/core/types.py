@@ -61,7 +61,7 @@ class CodeUnit:
 @dataclass(frozen=True)
 class TrainingPair:
     """One training/eval example. `prompt`/`completion` are trl-compatible text columns;
-    FIM kinds also keep the raw `prefix`/`middle`/`suffix`."""
+    FIM kinds also keep the raw `prefix`/`middle`/`suffix` and the repository `context`."""
 
     kind: str  # PairKind
     prompt: str
@@ -78,6 +78,10 @@ class TrainingPair:
     suffix: str = ""
     split: str = "train"
     multiline: bool = False
+    # FIM kinds: the repository context the server would have sent at this cursor, from the repository as it
+    # was at the pair's commit (indexer.mine.context): a JSON list of {path, text, source}; "" = not mined
+    # with context (datasets from before it; context_tokens_repo = 0); "[]" = none found.
+    context: str = ""
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

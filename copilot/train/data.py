@@ -5,6 +5,12 @@ on the completion only, and pack them into fixed-size rows.
   prefix/middle/suffix with the base model's FIM sentinels (copilot.prompts.fim_format_for), in
   prefix-suffix-middle or suffix-prefix-middle order (a share `spm_share` of pairs, chosen by a stable hash so
   a resumed run sees the same data).
+  A pair mined with repository context (its `context` column: what the server would have sent at that cursor)
+  opens its prompt with it exactly as the serving engine builds one: `FimFormat.build(prefix, suffix, order,
+  path=the row's path, context=its first four snippets)`, which puts them (and the path) before the file in
+  prefix-suffix-middle prompts only; the prefix and suffix get what the context leaves of the budget. A context
+  may take at most half of it: past that its last (least important) snippets are left out, as a smaller
+  `context.tokens` would. `context=False` (the recipe's `context = false`) trains without it.
   The middle ends with the end-of-text token, so the adapted model learns to stop.
 - Explain pairs go through the chat template (the same messages the engine's explain uses); the
   completion is the assistant turn including its end-of-turn token.
@@ -24,9 +30,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from indexer.dataset import row_context
 from indexer.pairs import FIM_KINDS
 
 IGNORE = -100
+MAX_CONTEXT_FILES = 4  # the engines take at most four other files' snippets (copilot.serve.base)
 
 
 @dataclass
@@ -51,6 +59,9 @@ class EncodeStats:
     pairs: int = 0
     encoded: int = 0
     spm: int = 0
+    context: int = 0  # examples whose prompt opens with repository context
+    context_trimmed: int = 0  # ... with some of its snippets left out for want of room
+    context_left_out: int = 0  # examples whose context was left out entirely for want of room
     dropped: dict[str, int] = field(default_factory=dict)
     tokens: int = 0
     label_tokens: int = 0
@@ -123,9 +134,35 @@ def encode_pair(tokenizer, prompt: str, completion: str) -> Example:
     return Example(input_ids=p + c, labels=[IGNORE] * len(p) + c)
 
 
+def fim_prompt(tokenizer, fmt, row: dict[str, Any], order: str, budget: int, suffix_share: float = 0.25,
+               context: bool = True) -> tuple[str, str]:
+    """A FIM row's prompt as the serving engine builds it: `fmt.build(prefix, suffix, order, path=..., context=...)`
+    with the row's stored context and, when there is one, its path (the format shows them in prefix-suffix-middle
+    prompts only); the prefix and suffix fitted to what the context leaves of `budget` tokens. The context takes
+    at most half of the budget: its last snippets go first. -> (prompt, "shown" | "trimmed" (some snippets left
+    out) | "left_out" (all) | "" (none, or not shown in this order))."""
+    ctx = row_context(row)[:MAX_CONTEXT_FILES] if context else ()
+    path = row.get("path") or None
+    head, how, full = 0, "", len(ctx)
+    if ctx:
+        bare = len(_ids(tokenizer, fmt.build("", "", order)))
+        while ctx:
+            head = len(_ids(tokenizer, fmt.build("", "", order, path=path, context=ctx))) - bare
+            if head <= budget // 2:
+                break
+            ctx, head = ctx[:-1], 0
+        if not ctx:
+            how = "left_out"
+        elif head > 0:  # 0: this order shows no header
+            how = "shown" if len(ctx) == full else "trimmed"
+    prefix, suffix = fit_context(tokenizer, row.get("prefix", ""), row.get("suffix", ""), budget - head, suffix_share)
+    return fmt.build(prefix, suffix, order, path=path if ctx else None, context=ctx), how
+
+
 def encode_rows(rows, tokenizer, fmt, *, max_seq_len: int, spm_share: float = 0.5, seed: int = 0,
-                suffix_share: float = 0.25) -> tuple[list[Example], EncodeStats]:
-    """Turn dataset rows (TrainingPair dicts) into masked token examples."""
+                suffix_share: float = 0.25, context: bool = True) -> tuple[list[Example], EncodeStats]:
+    """Turn dataset rows (TrainingPair dicts) into masked token examples (`context`: FIM prompts open with the
+    pairs' stored repository context)."""
     stats = EncodeStats()
     out: list[Example] = []
     eot = end_of_text(tokenizer, fmt)
@@ -148,10 +185,12 @@ def encode_rows(rows, tokenizer, fmt, *, max_seq_len: int, spm_share: float = 0.
                 stats.drop("middle_too_long")
                 continue
             order = fim_order(row, spm_share, seed)
-            prefix, suffix = fit_context(tokenizer, row.get("prefix", ""), row.get("suffix", ""), budget, suffix_share)
-            prompt = fmt.build(prefix, suffix, order)
+            prompt, how = fim_prompt(tokenizer, fmt, row, order, budget, suffix_share, context)
             ex = encode_pair(tokenizer, prompt, comp)
             stats.spm += order == "spm"
+            stats.context += how in ("shown", "trimmed")
+            stats.context_trimmed += how == "trimmed"
+            stats.context_left_out += how == "left_out"
         elif kind == "explain":
             if not (row.get("completion") or "").strip():
                 stats.drop("empty_explanation")

@@ -198,14 +198,15 @@ def _prepare_data(data_dir: str | Path, train_split, dmanifest: dict[str, Any], 
         )
     fmt = prompts.detect_fim(tok)
     examples, stats = encode_rows(train_split, tok, fmt, max_seq_len=ts.max_seq_len, spm_share=recipe.spm_share,
-                                  seed=recipe.seed, suffix_share=recipe.suffix_share)
+                                  seed=recipe.seed, suffix_share=recipe.suffix_share, context=recipe.context)
     if not examples:
         raise UserInputError(f"no usable training examples in {data_dir} (dropped: {stats.dropped})")
     rows = pack(examples, ts.max_seq_len)
     rows_per_batch = max(1, ts.batch_tokens // ts.max_seq_len)
     steps_per_epoch = math.ceil(len(rows) / rows_per_batch)
     total = recipe.max_steps or max(1, math.ceil(recipe.epochs * steps_per_epoch))
-    log(f"{stats.encoded} examples ({stats.spm} suffix-first), {stats.tokens:,} tokens in {len(rows)} packed rows; "
+    log(f"{stats.encoded} examples ({stats.spm} suffix-first, {stats.context} with repository context), "
+        f"{stats.tokens:,} tokens in {len(rows)} packed rows; "
         f"{total} steps of {rows_per_batch} rows" + (f"; dropped {stats.dropped}" if stats.dropped else ""))
     return _Data(tok, tok_sha, fmt, stats, rows, rows_per_batch, steps_per_epoch, total)
 
@@ -244,8 +245,11 @@ def _resume(run: _Run, resume: bool, log: Callable[[str], None]) -> None:
 def _run_key(data_dir: str | Path, dmanifest: dict[str, Any], base_sha: str, recipe: TrainRecipe,
              total: int) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: dataset, base, recipe (and the planned step count)."""
+    rec = recipe.to_dict()
+    if rec.get("context") is True:  # the default: checkpoints from before the option still resume
+        del rec["context"]
     return {"dataset": dmanifest.get("fingerprint") or str(Path(data_dir).resolve()), "base": base_sha,
-            "recipe": recipe.to_dict(), "total": total}
+            "recipe": rec, "total": total}
 
 
 def _run_steps(run: _Run, data: _Data, recipe: TrainRecipe, stop: threading.Event, progress: bool,
@@ -377,7 +381,8 @@ def _manifest(name: str, run: _Run, data: _Data, recipe: TrainRecipe, base_spec:
             **recipe.to_dict(), "mode": run.mode, "mode_reason": run.why, "steps": run.step,
             "examples": stats.encoded, "packed_rows": len(data.rows), "dropped": stats.dropped,
             "fim_orders": ["psm", "spm"] if recipe.spm_share > 0 else ["psm"],
-            "spm_examples": stats.spm, "tokenizer_sha256": data.tok_sha, "loss_first": losses[0] if losses else None,
+            "spm_examples": stats.spm, "context_examples": stats.context,
+            "context_trimmed": stats.context_trimmed, "context_left_out": stats.context_left_out, "tokenizer_sha256": data.tok_sha, "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None, "losses": losses[-200:],
             "tokens_per_s": round(run.tokens / seconds, 1) if seconds else None,
             "tokens": run.tokens, "train_seconds": round(seconds, 2), "processes": run.group.world,

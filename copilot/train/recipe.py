@@ -20,6 +20,7 @@ class TrainRecipe:
 
     train: TrainSettings = field(default_factory=TrainSettings)
     spm_share: float = 0.5  # share of FIM pairs in suffix-prefix-middle order (llama.cpp KV reuse needs it)
+    context: bool = True  # FIM prompts open with the pairs' stored repository context, as served; false: none
     epochs: float = 1.0
     max_steps: int = 0  # 0 = from epochs
     checkpoint_every: int = 50

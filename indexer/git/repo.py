@@ -134,10 +134,29 @@ def head_files(repo: Repo) -> Iterator[TreeEntry]:
     """Every entry of HEAD's tree (recursively), without checkout. Submodules come back with type "commit"."""
     if repo.head is None:
         return
-    out = git(repo.git_dir, "ls-tree", "-r", "-z", "--long", "--full-tree", repo.head)
+    yield from tree_files(repo, repo.head)
+
+
+def tree_files(repo: Repo, rev: str) -> Iterator[TreeEntry]:
+    """Every entry of a commit's (or tree's) tree, recursively, without checkout."""
+    out = git(repo.git_dir, "ls-tree", "-r", "-z", "--long", "--full-tree", rev)
     for rec in out.split("\0"):
         if not rec:
             continue
         meta, _, path = rec.partition("\t")
         mode, typ, sha, size = meta.split()
         yield TreeEntry(mode=mode, type=typ, sha=sha, size=int(size) if size.isdigit() else 0, path=path)
+
+
+def tree_changes(repo: Repo, old: str, new: str) -> list[tuple[str, str | None, str]]:
+    """(path, new blob or None when gone, new mode) of every file that differs between two commits' trees
+    (any two: not only a commit and its parent); renames are a deletion and an addition."""
+    out = git(repo.git_dir, "diff-tree", "-r", "-z", "--no-renames", "--no-commit-id", old, new)
+    fields = out.split("\0")
+    changes = []
+    for meta, path in zip(fields[0::2], fields[1::2]):
+        if not meta.startswith(":"):
+            continue
+        _, new_mode, _, new_sha, status = meta[1:].split()
+        changes.append((path, None if status == "D" else new_sha, new_mode))
+    return changes

@@ -29,7 +29,7 @@ class IndexConfig:
     def config_hash(self) -> str:
         # every field is plain JSON (tuples become lists): the same digest as before sha256_json existed
         # knobs added later count only when changed: a dataset mined before them is still the same dataset
-        # (its next incremental run adds typing points for the files that changed)
+        # (its next incremental run adds typing points and repository context for what changed)
         data = asdict(self)
         for name, default in _LATER_PAIR_KNOBS.items():
             if data["pairs"][name] == default:
@@ -38,7 +38,7 @@ class IndexConfig:
 
 
 _LATER_PAIR_KNOBS = {f.name: f.default for f in fields(PairConfig)
-                     if f.name in ("lines_per_typing", "max_typing_per_file")}
+                     if f.name in ("lines_per_typing", "max_typing_per_file", "context_tokens_repo")}
 
 
 class Reporter:

@@ -1,6 +1,7 @@
 """Mining HEAD's files: every file whose blob changed since the last run (all of them the first time) gives
 FIM pairs sampled over the file, typing points and explain pairs, dated by its last change; duplicates of other files
-(exact or near) are skipped, and a near-copy's history goes too."""
+(exact or near) are skipped, and a near-copy's history goes too. The FIM pairs get their repository context from
+HEAD's tree (indexer.mine.context)."""
 
 from __future__ import annotations
 
@@ -36,17 +37,24 @@ def mine_head(walk: RepoWalk, run: Run, reporter: Reporter, drop_paths: set[tupl
     head = HeadFiles()
     reads = repo.blobs().read_many(_blobs_to_read(walk, run), run.config.max_file_bytes)
     reporter.start("files", len(walk.entries), f"files {repo.spec}")
+    start = len(run.rows)
     for e in walk.entries:
         reporter.advance("files", 1)
         if not _to_mine(walk, run, e, head, drop_paths):
             continue
         text, parsed = _clean_entry(repo, run, e, reads)
         if text is None or _is_duplicate(repo, run, e.path, text, head):
+            if walk.context is not None:
+                walk.context.offer(e.sha, text)
             continue
         commit, ctime = walk.last_change.get(e.path) or attribution(walk.prev_last_change, e.path, walk.oldest)
-        mine_current_file(repo, e.path, e.sha, text, commit, ctime, run, parsed)
+        tree = mine_current_file(repo, e.path, e.sha, text, commit, ctime, run, parsed)
+        if walk.context is not None:
+            walk.context.offer(e.sha, text, tree)
     for _ in reads:  # nothing left unless an entry above was skipped unexpectedly: keep git's stream in step
         pass
+    if walk.context is not None:
+        walk.context.fill(run.rows[start:], entries=walk.entries)
     for path in walk.prev_files:
         if path not in head.files:
             drop_paths.add((repo.key, path))
@@ -163,7 +171,8 @@ def _drop_history_of(repo: Repo, run: Run, copies: set[str]) -> None:
 
 
 def mine_current_file(repo: Repo, path: str, blob: str, text: str, commit: str, ctime: int, run: Run,
-                       parsed: tuple[SourceText, Any] | None = None) -> None:
+                       parsed: tuple[SourceText, Any] | None = None) -> Any:
+    """FIM pairs, typing points and explain pairs of one current file; returns its syntax tree."""
     config = run.config
     language = language_for_path(path)
     run.files += 1
@@ -185,3 +194,4 @@ def mine_current_file(repo: Repo, path: str, blob: str, text: str, commit: str, 
                 continue
             run.pair_keys.add(key)
             run.rows.append(row_of(pair))
+    return tree

@@ -1,7 +1,10 @@
 """Mining the history: the code each new commit added, as FIM pairs dated by that commit. On a linear history
-walked from its root, each line's commit is worked out from the walk's diffs as it goes (no blame later)."""
+walked from its root, each line's commit is worked out from the walk's diffs as it goes (no blame later). A
+commit's pairs get their repository context from that commit's tree (indexer.mine.context)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from indexer.git.blame import LineOwners
 from indexer.git.history import CommitInfo, FileChange, commit_changes
@@ -25,9 +28,14 @@ def mine_history(walk: RepoWalk, run: Run, reporter: Reporter, commits: list[Com
     for info, changes in commit_changes(repo, new_commits):
         reporter.advance("commits", 1)
         todo = _changes_to_mine(walk, run, info, changes, owners)
+        start = len(run.rows)
         # the commit's blobs in one round trip to git
         for ch, (_, data, status) in zip(todo, blobs.read_many([ch.blob for ch in todo], run.config.max_file_bytes)):
-            mine_version(repo, info, ch, run, data, status)
+            text, tree = mine_version(repo, info, ch, run, data, status)
+            if walk.context is not None and data is not None:
+                walk.context.offer(ch.blob, text, tree)
+        if walk.context is not None:
+            walk.context.fill(run.rows[start:], commit=info.sha)
 
 
 def _line_owners(repo: Repo, run: Run, commits: list[CommitInfo]) -> LineOwners | None:
@@ -80,12 +88,14 @@ def _carry_age(walk: RepoWalk, ch: FileChange) -> None:
         walk.last_change[ch.path] = old
 
 
-def mine_version(repo: Repo, info: CommitInfo, ch: FileChange, run: Run, data: bytes | None, status: str) -> None:
-    """Mine one file version from history: ``data`` and ``status`` as BlobReader.read gives them."""
+def mine_version(repo: Repo, info: CommitInfo, ch: FileChange, run: Run, data: bytes | None,
+                 status: str) -> tuple[str | None, Any]:
+    """Mine one file version from history: ``data`` and ``status`` as BlobReader.read gives them. Returns its
+    cleaned text (None: unusable) and its syntax tree (None: not parsed)."""
     config = run.config
     if data is None and status == "oversized":
         run.history_filters["oversized"] += 1
-        return
+        return None, None
     if data is not None:
         run.bytes += len(data)
         run.files += 1
@@ -97,13 +107,13 @@ def mine_version(repo: Repo, info: CommitInfo, ch: FileChange, run: Run, data: b
         run.triggers[ch.path] = (ch.blob, run.last_triggers)
     if text is None:
         run.history_filters[reason or "filtered"] += 1
-        return
+        return None, None
     if ch.is_new:  # copies show up as new files: compare those with the files seen so far
         m = run.history_neardup.minhash(text)
         if m is not None:
             if run.history_neardup.query_groups(m) - {ch.path, ch.old_path or ""}:
                 run.history_filters["near_duplicate"] += 1
-                return
+                return text, None
             run.history_neardup.add(text, m, group=ch.path)
     src, tree = parse_version(run, ch, text, language)
     entry = run.blob_cache.get((ch.blob, language))
@@ -112,3 +122,4 @@ def mine_version(repo: Repo, info: CommitInfo, ch: FileChange, run: Run, data: b
     for fim in fims_for_added_lines(tree, src, ch.added, config.pairs):
         run.add_fim(fim_pair(src, fim, config.pairs, kind="fim_history", repo=repo.key, path=ch.path,
                              commit=info.sha, commit_time=info.time, language=language))
+    return text, tree

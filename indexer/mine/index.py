@@ -28,7 +28,7 @@ from indexer.mine.config import IndexConfig, IndexResult, Reporter
 from indexer.mine.repo import mine_repo
 from indexer.mine.run import Run, fim_key
 from indexer.mine.split import choose_test_commits, reattribute_by_blame, split_rows
-from indexer.pairs import HEAD_KINDS
+from indexer.pairs import FIM_KINDS, HEAD_KINDS
 
 TOOL_VERSION = "0.1.0"
 
@@ -162,6 +162,13 @@ def _date_lines(run: Run, repos: list[Repo], repo_states: dict[str, Any], test_c
         reporter.note(f"attributed pairs of {redated} recently changed files line by line ({how})")
 
 
+def _context_counts(rows: list[dict[str, Any]], config: IndexConfig) -> dict[str, Any]:
+    """How many FIM pairs carry repository context (mined with it / with at least one snippet)."""
+    fim = [r.get("context") for r in rows if r["kind"] in FIM_KINDS]
+    return {"tokens": config.pairs.context_tokens_repo, "fim_pairs": len(fim),
+            "mined_with_context": sum(1 for c in fim if c), "non_empty": sum(1 for c in fim if c and c != "[]")}
+
+
 def _manifest(repos, reports, config: IndexConfig, splits, run: Run, identity, test_commits, all_commits,
               incremental: bool, previous: dict[str, Any] | None) -> dict[str, Any]:
     rows = splits["train"] + splits["test"]
@@ -195,6 +202,7 @@ def _manifest(repos, reports, config: IndexConfig, splits, run: Run, identity, t
                       "rule": ("days" if config.test_days is not None else
                                "commits" if config.test_commits is not None else "fraction")},
             "history_filters": dict(sorted(run.history_filters.items())),
+            "context": _context_counts(rows, config),
             "secrets_action": config.secrets,
             "secrets_found": sum(secrets.values()),
             "emails_masked": run.emails,

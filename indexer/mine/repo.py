@@ -12,6 +12,7 @@ from indexer.filters.paths import IgnoreRules, generated_patterns, is_ignore_fil
 from indexer.git.history import list_commits
 from indexer.git.repo import MODE_SYMLINK, Repo, TreeEntry, head_files
 from indexer.mine.config import Reporter
+from indexer.mine.context import PairContext
 from indexer.mine.head import HeadFiles, mine_head
 from indexer.mine.history import mine_history
 from indexer.mine.run import Run
@@ -31,6 +32,8 @@ def mine_repo(repo: Repo, prev: dict[str, Any], run: Run, reporter: Reporter, si
     rules, linguist = _path_rules(repo, entries)
     walk = RepoWalk(repo=repo, prev_last_change=prev.get("last_change", {}), prev_files=prev_files,
                     entries=entries, rules=rules, linguist=linguist, oldest=oldest)
+    if run.config.pairs.context_tokens_repo > 0:
+        walk.context = PairContext(repo, run.config, lambda path: walk.reason(run, path) is None)
     run.start_repo({e.sha for e in entries if e.type == "blob" and e.mode != MODE_SYMLINK
                     and prev_files.get(e.path) != e.sha})
     bytes_before, files_before = run.bytes, run.files
@@ -40,6 +43,10 @@ def mine_repo(repo: Repo, prev: dict[str, Any], run: Run, reporter: Reporter, si
     head = mine_head(walk, run, reporter, drop_paths)
     report = {"commits_total": len(all_commits), "commits_mined": len(new_commits),
               "files_mined": run.files - files_before, "bytes_mined": run.bytes - bytes_before, "since": rev}
+    if walk.context is not None:
+        c = walk.context
+        report["context"] = {"pairs": c.filled, "non_empty": c.non_empty, "trees": c.syncs,
+                             "versions_read": c.versions_read}
     return _report(walk, prev, head, all_commits, report)
 
 

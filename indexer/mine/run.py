@@ -4,6 +4,7 @@ history walk and the HEAD files, the new rows; with the filters every file versi
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from copilot.core.types import TrainingPair
@@ -36,6 +37,51 @@ from indexer.mine.config import IndexConfig
 from indexer.pairs import SourceText
 
 BLOB_CACHE_BYTES = 32 << 20  # source bytes of HEAD blobs kept (with their syntax trees) from history to HEAD
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """One file version through the content rules: its usable text, or why not."""
+
+    text: str | None  # secrets redacted, emails masked; None: not usable
+    reason: str | None = None
+    triggers: frozenset[str] | None = None  # the secret rules' triggers in it (None: not scanned)
+    secrets: frozenset[tuple[str, str]] = frozenset()  # fingerprints of the secrets found
+    emails: int = 0  # addresses masked
+
+
+def clean_version(data: bytes | None, config: IndexConfig,
+                  previous: tuple[frozenset[str], list[tuple[int, int]]] | None = None) -> Cleaned:
+    """The content rules every mined file version goes through (binary, encoding, generated, minified, secrets,
+    emails), counting nothing: `Run.clean_text` counts, the repository context of pairs
+    (indexer.mine.context) reads the same text. ``previous`` as in `Run.clean_text`."""
+    if data is None:
+        return Cleaned(None, "missing_object")
+    if is_binary(data):
+        return Cleaned(None, "binary")
+    text = decode_utf8(data)
+    if text is None:
+        return Cleaned(None, "invalid_utf8")
+    if is_generated_text(text):
+        return Cleaned(None, "generated")
+    if is_minified(text):
+        return Cleaned(None, "minified")
+    triggered = None
+    if previous is not None:
+        lines = text.split("\n")
+        added = "\n".join("\n".join(lines[a:b + 1]) for a, b in previous[1]).lower()
+        triggered = previous[0] | trigger_kinds(added)
+    hits, triggers = scan_secrets(text, triggered=triggered)
+    found: frozenset[tuple[str, str]] = frozenset()
+    if hits:
+        found = frozenset(secret_fingerprints(text, hits))
+        if config.secrets == "drop":
+            return Cleaned(None, "secret_dropped", triggers, found)
+        text = redact_secrets(text, hits)
+    emails = 0
+    if config.mask_emails:
+        text, emails = mask_emails(text)
+    return Cleaned(text, None, triggers, found, emails)
 
 
 def fim_key(prefix: str, middle: str, suffix: str) -> str:
@@ -147,33 +193,12 @@ class Run:
         return entry
 
     def _clean_text(self, data: bytes | None, previous=None) -> tuple[str | None, str | None]:
-        self.last_triggers = None
-        if data is None:
-            return None, "missing_object"
-        if is_binary(data):
-            return None, "binary"
-        text = decode_utf8(data)
-        if text is None:
-            return None, "invalid_utf8"
-        if is_generated_text(text):
-            return None, "generated"
-        if is_minified(text):
-            return None, "minified"
-        triggered = None
-        if previous is not None:
-            lines = text.split("\n")
-            added = "\n".join("\n".join(lines[a:b + 1]) for a, b in previous[1]).lower()
-            triggered = previous[0] | trigger_kinds(added)
-        hits, self.last_triggers = scan_secrets(text, triggered=triggered)
-        if hits:
-            self.secret_seen |= secret_fingerprints(text, hits)
-            if self.config.secrets == "drop":
-                return None, "secret_dropped"
-            text = redact_secrets(text, hits)
-        if self.config.mask_emails:
-            text, n = mask_emails(text)
-            self.emails += n
-        return text, None
+        cleaned = clean_version(data, self.config, previous)
+        self.last_triggers = cleaned.triggers
+        if cleaned.secrets:
+            self.secret_seen |= cleaned.secrets
+        self.emails += cleaned.emails
+        return cleaned.text, cleaned.reason
 
     # -- pairs
 

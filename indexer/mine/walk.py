@@ -21,6 +21,7 @@ class RepoWalk:
     oldest: tuple | None  # (sha, time) content nobody touched since is attributed to
     last_change: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> its last change in this walk
     path_reasons: dict[str, str | None] = field(default_factory=dict)
+    context: Any = None  # indexer.mine.context.PairContext: the pairs' repository context (None: off)
 
     def reason(self, run: Run, path: str) -> str | None:
         """Why a path is not mined (``Run.path_reason``), worked out once per path: the same paths change in

@@ -71,6 +71,15 @@ def parse_imports(text: str, language: str | None) -> dict[str, Imported]:
     return out
 
 
+def import_spans(text: str, language: str | None) -> list[tuple[int, int]]:
+    """(start, end) of each import statement `parse_imports` reads: text outside them can change without
+    changing the file's imports."""
+    text = text[:MAX_SCAN_CHARS]
+    patterns = ((_PY_FROM, _PY_IMPORT) if language == "python" else
+                (_JS_IMPORT, _JS_REQUIRE) if language in JS_LANGS else ())
+    return sorted((m.start(), m.end()) for rx in patterns for m in rx.finditer(text))
+
+
 def _js_named(named: str | None, spec: str, out: dict[str, Imported]) -> None:
     for part in (named or "").split(","):
         bits = part.replace(":", " as ").split()

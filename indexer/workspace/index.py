@@ -2,6 +2,8 @@
 
 Built once (`build`: walk, read, filter, scan; bounded by a file count and a byte total, with a note when a
 bound is hit) and then kept current file by file (`update` from disk or from an editor's buffer, `remove`).
+An index without a root (`from_texts`) holds (path, text) pairs in memory: a git tree at a commit, which the
+indexer's pairs read their repository context from.
 Every public method takes the index's lock, so one thread may build or update while others read; scanning a
 file happens outside the lock. Paths are repository-relative POSIX paths.
 """
@@ -13,7 +15,7 @@ import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,8 +86,8 @@ class BuildReport:
 
 
 class WorkspaceIndex:
-    def __init__(self, root: str | Path, limits: Limits | None = None) -> None:
-        self.root = Path(root).resolve()
+    def __init__(self, root: str | Path | None, limits: Limits | None = None) -> None:
+        self.root = Path(root).resolve() if root is not None else None  # None: texts in memory only
         self.limits = limits or Limits()
         self.report = BuildReport()
         self._lock = threading.RLock()
@@ -103,8 +105,20 @@ class WorkspaceIndex:
         self.generation = 0  # bumped by every change
 
     # ------------------------------------------------------------------ building
+    @classmethod
+    def from_texts(cls, files: Iterable[tuple[str, str]], limits: Limits | None = None) -> WorkspaceIndex:
+        """An index of (repository-relative path, text) pairs kept in memory, without a working tree (a git
+        tree at a commit). The caller applies its path rules; the content rules and the file limit apply here.
+        `set_buffer` and `remove` keep it current."""
+        index = cls(None, limits)
+        for rel, text in files:
+            index.set_buffer(rel, text)
+        return index
+
     def build(self, should_stop: Callable[[], bool] | None = None) -> BuildReport:
         """Walk the tree and index every file the indexer's rules keep, within the limits."""
+        if self.root is None:
+            raise ValueError("an index of texts in memory has no tree to walk")
         t0 = time.perf_counter()
         rep = self.report = BuildReport()
         lim = self.limits
@@ -130,6 +144,8 @@ class WorkspaceIndex:
 
     def rel_path(self, path: str | Path) -> str | None:
         """The repository-relative path of a file under the root, else None."""
+        if self.root is None:
+            return None
         try:
             rel = Path(os.path.abspath(path)).relative_to(self.root)
         except ValueError:
@@ -142,15 +158,18 @@ class WorkspaceIndex:
     def indexable(self, rel: str) -> bool:
         return path_reason(rel, self.limits.languages) is None
 
-    def update(self, rel: str, text: str | None = None, *, skipped: Counter | None = None) -> bool:
+    def update(self, rel: str, text: str | None = None, *, skipped: Counter | None = None, tree: Any = None) -> bool:
         """(Re-)index one file: from `text` (an editor's buffer) or else from disk. A file that is gone or
-        that the content rules drop leaves the index. Returns whether the file is indexed now."""
+        that the content rules drop leaves the index. Returns whether the file is indexed now. `tree`: the
+        syntax tree of `text` when the caller has it."""
         language = language_for_path(rel)
         if language is None or language not in self.limits.languages:
             return False
         reason = None
         if text is None:
             try:
+                if self.root is None:
+                    raise FileNotFoundError(rel)
                 data = (self.root / rel).read_bytes()
             except OSError:
                 self.remove(rel)
@@ -176,7 +195,7 @@ class WorkspaceIndex:
             self.remove(rel)
             return False
         try:
-            scanned = scan(text, language, rel)
+            scanned = scan(text, language, rel, tree)
         except Exception:  # noqa: BLE001 - a file tree-sitter cannot take is left out, never fatal
             if skipped is not None:
                 skipped["unparsable"] += 1
@@ -201,9 +220,9 @@ class WorkspaceIndex:
             self.generation += 1
         return True
 
-    def set_buffer(self, rel: str, text: str) -> bool:
+    def set_buffer(self, rel: str, text: str, tree: Any = None) -> bool:
         """Index an editor's unsaved buffer for `rel` (chunks are then read from this text, not the disk)."""
-        ok = self.update(rel, text)
+        ok = self.update(rel, text, tree=tree)
         with self._lock:
             if ok:
                 self._overlay[rel] = text
@@ -284,14 +303,18 @@ class WorkspaceIndex:
 
     def read_lines(self, rel: str, start: int, end: int) -> str:
         """Lines start..end (0-based, inclusive) of a file as indexed (its buffer, else the disk)."""
+        return "\n".join((self.text_of(rel) or "").split("\n")[start: end + 1])
+
+    def text_of(self, rel: str) -> str | None:
+        """A file's text as indexed (its buffer, else the disk); None when there is none."""
         with self._lock:
             text = self._overlay.get(rel)
-        if text is None:
+        if text is None and self.root is not None:
             try:
                 text = (self.root / rel).read_text(encoding="utf-8", errors="replace")
             except OSError:
-                return ""
-        return "\n".join(text.split("\n")[start: end + 1])
+                return None
+        return text
 
     def summary(self) -> dict:
         with self._lock:

@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-from tree_sitter import Node, Parser
+from tree_sitter import Node, Parser, Tree
 
 from indexer.extract import CLASS_LIKE, units_from_tree
 from indexer.languages import get_language
@@ -184,10 +184,11 @@ def _outline(body: Node, data: bytes, sigs: dict[int, str], language: str) -> st
     return "\n".join(out)
 
 
-def scan(text: str, language: str, path: str) -> ScannedFile:
-    """Definitions and chunks of one file (`path` repository-relative)."""
+def scan(text: str, language: str, path: str, tree: Tree | None = None) -> ScannedFile:
+    """Definitions and chunks of one file (`path` repository-relative); `tree`: its syntax tree when the caller
+    parsed this very text already."""
     data = text.encode("utf-8", "surrogatepass")
-    root = _parser(language).parse(data).root_node
+    root = (tree if tree is not None else _parser(language).parse(data)).root_node
     units = units_from_tree(root, data, language, path)
     lines = text.split("\n")
     nodes: list[tuple[object, Node | None, Node | None]] = []

@@ -153,5 +153,9 @@ def test_auto_order_prefers_prefix_first_when_suffix_first_evals_worse(engine):
         meta["metrics"] = {"a": ev("psm", 48.3), "b": ev("spm", 41.4, backend="transformers")}
         assert engine.preferred_order("probe") == "spm"  # not comparable (other backend)
         assert engine.preferred_order(None) == "psm"  # the base model never learned suffix-first
+        a, b = ev("psm", 48.3), ev("spm", 41.4)
+        a["test_fingerprint"], b["test_fingerprint"] = "psmhash", "spmhash"  # all kinds: no "-kinds" part
+        meta["metrics"] = {"a": a, "b": b}
+        assert engine.preferred_order("probe") == "psm"
     finally:
         del engine._adapter_meta["probe"]

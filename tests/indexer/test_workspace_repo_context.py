@@ -1,4 +1,4 @@
-"""copilot.prompts.repo_context: which repository code goes before the file in a completion prompt."""
+"""indexer.workspace.repo_context: which repository code goes before the file in a completion prompt."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from copilot.prompts.near_names import Ref, open_call, refs_near
-from copilot.prompts.repo_context import CHARS_PER_TOKEN, choose, definitions_near
 from indexer.workspace.index import WorkspaceIndex
+from indexer.workspace.near_names import Ref, open_call, refs_near
+from indexer.workspace.repo_context import CHARS_PER_TOKEN, choose, definitions_near
 
 BILLING = '''"""Billing rules."""
 

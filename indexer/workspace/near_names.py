@@ -99,3 +99,8 @@ def refs_near(prefix: str, suffix: str, lines_above: int = 3) -> list[Ref]:
 def local_names(text: str, limit: int = 200_000) -> set[str]:
     """Names a file defines itself (functions, classes, types): those never come from another file."""
     return set(_LOCAL_DEF.findall(text[:limit]))
+
+
+def local_name_spans(text: str, limit: int = 200_000) -> list[tuple[int, int, str]]:
+    """(start, end, name) of each place `local_names` finds a name defined."""
+    return [(m.start(), m.end(), m.group(1)) for m in _LOCAL_DEF.finditer(text[:limit])]

@@ -17,9 +17,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from copilot.prompts.near_names import Ref, local_names, refs_near
 from indexer.workspace.imports import JS_LANGS, Imported, parse_imports, resolve_module
 from indexer.workspace.index import WorkspaceIndex, same_family
+from indexer.workspace.near_names import Ref, local_names, refs_near
 from indexer.workspace.symbols import Definition, tokens_of
 
 CHARS_PER_TOKEN = 3.5
@@ -36,6 +36,18 @@ def is_test_path(rel: str) -> bool:
 
 
 @dataclass(frozen=True)
+class FileNames:
+    """What a file says about its names: what it imports (local name -> import) and what it defines."""
+
+    imports: dict[str, Imported]
+    local: set[str]
+
+
+def file_names(text: str, language: str | None) -> FileNames:
+    return FileNames(parse_imports(text, language), local_names(text))
+
+
+@dataclass(frozen=True)
 class Snippet:
     path: str  # as shown in the prompt
     text: str
@@ -45,11 +57,11 @@ class Snippet:
 class _Resolver:
     """Names at the cursor -> definitions in other files, for one file."""
 
-    def __init__(self, index: WorkspaceIndex, rel: str | None, language: str | None, file_text: str) -> None:
+    def __init__(self, index: WorkspaceIndex, rel: str | None, language: str | None, names: FileNames) -> None:
         self.index, self.rel, self.language = index, rel, language
-        self.imports = parse_imports(file_text, language)
+        self.imports = names.imports
         self.in_tests = rel is not None and is_test_path(rel)
-        self.local = local_names(file_text)
+        self.local = set(names.local)
         if rel is not None:
             self.local |= {d.name for d in index.definitions_in(rel) if d.kind != "method"}
 
@@ -117,9 +129,13 @@ class _Resolver:
 
 
 def definitions_near(index: WorkspaceIndex, rel: str | None, language: str | None, prefix: str, suffix: str,
-                     file_text: str | None = None, limit: int = MAX_DEFINITIONS) -> list[Definition]:
-    """Definitions in other files of the names used at the cursor, most relevant first."""
-    resolver = _Resolver(index, rel, language, file_text if file_text is not None else prefix + suffix)
+                     file_text: str | None = None, limit: int = MAX_DEFINITIONS,
+                     names: FileNames | None = None) -> list[Definition]:
+    """Definitions in other files of the names used at the cursor, most relevant first. `names`: the file's
+    names when the caller has them already (else read from `file_text`, else from the prefix and suffix)."""
+    if names is None:
+        names = file_names(file_text if file_text is not None else prefix + suffix, language)
+    resolver = _Resolver(index, rel, language, names)
     out: dict[str, Definition] = {}
     for ref in refs_near(prefix, suffix):
         for d in resolver.resolve(ref):
@@ -133,7 +149,7 @@ def definitions_near(index: WorkspaceIndex, rel: str | None, language: str | Non
 def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix: str, suffix: str, *,
            tokens: int, definitions: bool = True, similar: bool = True, file_text: str | None = None,
            show: Callable[[str], str] = str, max_snippets: int = 4,
-           found: list[Definition] | None = None) -> list[Snippet]:
+           found: list[Definition] | None = None, names: FileNames | None = None) -> list[Snippet]:
     """The repository's snippets for a cursor (definitions first, then similar code), within `tokens`."""
     budget = int(tokens * CHARS_PER_TOKEN)
     groups: dict[str, list[str]] = {}
@@ -152,7 +168,8 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
 
     if definitions and budget > 0:
         cap = budget * 2 // 3 if similar else budget
-        defs = found if found is not None else definitions_near(index, rel, language, prefix, suffix, file_text)
+        defs = found if found is not None else definitions_near(index, rel, language, prefix, suffix, file_text,
+                                                                names=names)
         for d in defs:
             text = d.render()
             if used + len(text) <= cap and add(d.path, text, "definition"):

@@ -1,0 +1,173 @@
+"""The repository context of FIM pairs: what the language server would put before the file at the pair's
+cursor (`indexer.workspace.repo_context.choose`: definitions of the names used there from other files, then
+similar code), chosen from the repository *as it was at the pair's commit*, never a later one.
+
+One :class:`PairContext` per repository follows the walk: a `WorkspaceIndex` of texts in memory, brought to a
+commit's tree only when that commit gave pairs (history pairs: the commit's tree; HEAD pairs: HEAD's), by the
+files that differ from the tree it holds (`git diff-tree` between the two commits; blobs read through git,
+never the working tree). Each file version is read, cleaned (the miner's content rules: secrets redacted,
+emails masked) and scanned once while it stays in the tree; versions the miner has just cleaned are handed
+over (`offer`) instead of being read again. The pair's own file never appears in its context.
+
+The server reads the file's imports and own definitions from the whole buffer; a pair reads them from its file
+without the middle (the code not written yet at the cursor). A row's context is a JSON list of {path, text,
+source} (repository-relative paths, as evaluation passes the row's path), "[]" when nothing was found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from indexer.git.repo import (
+    MODE_SUBMODULE,
+    MODE_SYMLINK,
+    Repo,
+    TreeEntry,
+    tree_changes,
+    tree_files,
+)
+from indexer.mine.config import IndexConfig
+from indexer.mine.run import clean_version
+from indexer.pairs import FIM_KINDS
+from indexer.workspace.imports import import_spans, parse_imports
+from indexer.workspace.index import Limits, WorkspaceIndex
+from indexer.workspace.near_names import local_name_spans
+from indexer.workspace.repo_context import FileNames, choose
+
+Accept = Callable[[str], bool]  # whether a path is mined at all (the walk's path rules)
+
+
+class PairContext:
+    """The repository at the commit being mined, for the context of its FIM pairs."""
+
+    def __init__(self, repo: Repo, config: IndexConfig, accept: Accept) -> None:
+        self.repo, self.config, self.accept = repo, config, accept
+        self.tokens = config.pairs.context_tokens_repo
+        self.limits = Limits(max_file_bytes=config.max_file_bytes, languages=config.languages)
+        self.index = WorkspaceIndex.from_texts((), self.limits)
+        self.blobs: dict[str, str] = {}  # path -> blob the index holds it at
+        self.commit: str | None = None  # the commit whose tree the index holds (None: a tree given as entries)
+        self._offered: dict[str, tuple[str | None, Any]] = {}  # blob -> (cleaned text, its tree), from the miner
+        self._names: dict[str, _Names] = {}  # path -> what its current text imports and defines, and where
+        self.syncs = 0
+        self.versions_read = 0  # file versions read and cleaned here (not handed over by the miner)
+        self.filled = 0  # FIM rows given a context
+        self.non_empty = 0  # ... of which with at least one snippet
+
+    def offer(self, blob: str, text: str | None, tree: Any = None) -> None:
+        """A file version the miner has just read and cleaned (None: unusable), with its syntax tree when the
+        miner parsed it: not read or parsed again here."""
+        self._offered[blob] = (text, tree)
+
+    # ------------------------------------------------------------------ following the walk
+    def at_commit(self, sha: str) -> None:
+        """Bring the index to `sha`'s tree."""
+        if self.commit == sha:
+            return
+        if self.commit is None:
+            self.at_tree(list(tree_files(self.repo, sha)))
+        else:
+            self._apply(tree_changes(self.repo, self.commit, sha))
+        self.commit = sha
+
+    def at_tree(self, entries: list[TreeEntry]) -> None:
+        """Bring the index to a tree given as its entries (HEAD's, listed by the walk already)."""
+        tree = {e.path: e.sha for e in entries if e.type == "blob"
+                and e.mode not in (MODE_SYMLINK, MODE_SUBMODULE) and e.size <= self.config.max_file_bytes}
+        changes: list[tuple[str, str | None, str]] = [(p, None, "") for p in self.blobs if p not in tree]
+        changes += [(p, sha, "") for p, sha in tree.items() if self.blobs.get(p) != sha]
+        self._apply(changes)
+        self.commit = None
+
+    def _apply(self, changes: list[tuple[str, str | None, str]]) -> None:
+        self.syncs += 1
+        todo: list[tuple[str, str]] = []
+        for path, blob, mode in changes:
+            if blob is None or mode in (MODE_SYMLINK, MODE_SUBMODULE) or not self.accept(path):
+                if self.blobs.pop(path, None) is not None:
+                    self.index.remove(path)
+                continue
+            if self.blobs.get(path) != blob:
+                todo.append((path, blob))
+        texts = {b: self._offered[b] for _, b in todo if b in self._offered}
+        unread = list(dict.fromkeys(b for _, b in todo if b not in texts))
+        if unread:
+            for sha, data, _ in self.repo.blobs().read_many(unread, self.config.max_file_bytes):
+                texts[sha] = (clean_version(data, self.config).text, None)
+                self.versions_read += 1
+        self._offered.clear()  # what was not wanted now is read again if a later tree holds it
+        for path, blob in todo:
+            text, tree = texts.get(blob, (None, None))
+            size = len(text.encode("utf-8", "surrogatepass")) if text is not None else 0
+            if text is None or (path not in self.blobs and self.index.bytes + size > self.limits.max_bytes):
+                if self.blobs.pop(path, None) is not None:
+                    self.index.remove(path)
+                continue
+            self.blobs[path] = blob
+            if not self.index.set_buffer(path, text, tree):
+                self.blobs.pop(path, None)
+
+    # ------------------------------------------------------------------ the pairs
+    def fill(self, rows: list[dict[str, Any]], *, commit: str | None = None,
+             entries: list[TreeEntry] | None = None) -> None:
+        """Set the "context" of the FIM rows among `rows`, all mined at `commit` (or at the tree `entries`)."""
+        fim = [r for r in rows if r["kind"] in FIM_KINDS]
+        if not fim or self.tokens <= 0:
+            return
+        if entries is not None:
+            self.at_tree(entries)
+        elif commit is not None:
+            self.at_commit(commit)
+        for row in fim:
+            row["context"] = self.context_of(row)
+
+    def context_of(self, row: dict[str, Any]) -> str:
+        """The JSON context of one FIM row at the tree the index holds."""
+        rel, language, prefix, middle, suffix = row["path"], row["language"], row["prefix"], row["middle"], row["suffix"]
+        text = self.index.text_of(rel)
+        at = text.find(prefix + middle + suffix) if text else -1
+        if at < 0:  # the file is not at hand (left out of the index): what the pair holds
+            file_text, names = prefix + suffix, None
+        else:
+            at += len(prefix)
+            file_text = text[:at] + text[at + len(middle):]
+            names = self._names_of(rel, text, language, at, len(middle))
+        snippets = choose(self.index, rel, language, prefix, suffix, tokens=self.tokens, file_text=file_text,
+                          names=names)
+        snippets = [s for s in snippets if s.path != rel]  # never the pair's own file (choose never gives it)
+        self.filled += 1
+        self.non_empty += bool(snippets)
+        return json.dumps([{"path": s.path, "text": s.text, "source": s.source} for s in snippets],
+                          ensure_ascii=False)
+
+    def _names_of(self, rel: str, text: str, language: str, at: int, n: int) -> FileNames | None:
+        """The names the file without the middle `text[at:at + n]` imports and defines, from the whole file's
+        (read once per file version): its imports when the middle's lines hold no import statement, its
+        definitions less those only the middle makes. None when the middle touches an import (choose then
+        reads the file without the middle)."""
+        names = self._names.get(rel)
+        if names is None or names.text is not text:
+            names = self._names[rel] = _Names(text, language)
+        first = text.rfind("\n", 0, at) + 1
+        last = text.find("\n", at + n)
+        last = len(text) if last < 0 else last
+        if any(a <= last and first < b for a, b in names.imports):
+            return None
+        gone = {name for name, spans in names.defined.items() if all(a < at + n and at < b for a, b in spans)}
+        return FileNames(names.parsed, names.local - gone if gone else names.local)
+
+
+class _Names:
+    """One file version's imports and definitions, with where they are written."""
+
+    def __init__(self, text: str, language: str) -> None:
+        self.text = text
+        self.parsed = parse_imports(text, language)
+        self.imports = import_spans(text, language)
+        self.defined: dict[str, list[tuple[int, int]]] = {}
+        for a, b, name in local_name_spans(text):
+            self.defined.setdefault(name, []).append((a, b))
+        self.local = set(self.defined)
+

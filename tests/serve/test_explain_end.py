@@ -1,0 +1,54 @@
+"""Where an explanation ends (copilot.serve.explain_end): at a sentence, with the stream equal to the result."""
+
+from copilot.serve.explain_end import SentenceEnd, ends_sentence
+
+
+def test_sentence_ends():
+    assert ends_sentence("It returns the sum.") and ends_sentence("Steps:\n") and ends_sentence("```")
+    assert not ends_sentence("It returns the") and not ends_sentence("for example e.g.")
+
+
+def _run(tokens: list[str], budget: int):
+    """Drive SentenceEnd as the decode loop does, over tokens given as texts."""
+    end = SentenceEnd(budget, lambda i: tokens[i])
+    shown: list[str] = []
+    push, flush = SentenceEnd.stream(shown.append)
+    ids: list[int] = []
+    reason = "length"
+    for i in range(min(budget, len(tokens))):
+        ids.append(i)
+        text = "".join(tokens[: i + 1])
+        push(tokens[i])
+        if end.should_stop(ids, text):
+            reason = "rule"
+            break
+    else:
+        reason = "eos" if len(tokens) < budget else "length"
+    final = end.finish("".join(tokens[: len(ids)]), reason)
+    flush(final)
+    return final, "".join(shown), reason
+
+
+def test_past_the_soft_share_it_stops_before_the_next_sentence():
+    toks = ["The", " function", " adds", " two", " numbers", ".", " It", " then", " returns", " them", "."]
+    final, shown, reason = _run(toks, budget=8)
+    assert reason == "rule" and final == "The function adds two numbers."
+    assert shown == final  # the editor never saw " It"
+
+
+def test_at_the_budget_it_trims_to_the_last_sentence_and_closes_a_fence():
+    toks = ["Adds", " numbers", ".", " Example", ":", "\n```", "python", "\nadd", "(1", ","]
+    final, shown, reason = _run(toks, budget=10)
+    assert reason == "length" and final == "Adds numbers. Example:\n```python\n```"  # cut at a line end, fence closed
+    assert final.startswith(shown) and "add(1" not in shown
+    final, shown, _ = _run(["```", "python", "\nx", " =", " 1", "\n"], budget=6)
+    assert final == "```python\nx = 1\n```"  # nothing to trim back to: the open fence is closed
+    toks = ["Adds", " two", " numbers", ".", " The", " result", " is", " the"]
+    final, shown, _ = _run(toks, budget=8)
+    assert final == "Adds two numbers." and shown == final  # " The result is the" was never shown
+
+
+def test_before_the_soft_share_sentences_go_on():
+    toks = ["A", ".", " B", ".", " C", ".", " D", "."]
+    final, _, reason = _run(toks, budget=100)
+    assert reason == "eos" and final == "A. B. C. D."
