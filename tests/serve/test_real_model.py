@@ -53,7 +53,7 @@ def test_explains_a_small_file(real_engine):
     chunks = []
     exp = real_engine.explain(src, "pal.py", symbol="is_palindrome", on_text=chunks.append, max_new_tokens=60)
     assert "palindrome" in exp.text.lower() or "reverse" in exp.text.lower(), exp.text
-    assert len(chunks) > 5  # streamed token by token
+    assert len(chunks) > 1 and "".join(chunks).strip() == exp.text  # streamed a sentence at a time: the stream is the text
 
 
 @pytest.mark.parametrize("order", ["psm", "spm"])
