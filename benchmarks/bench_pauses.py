@@ -112,7 +112,7 @@ async def replay(args, served: str, places) -> dict:
     try:
         extra = ("--log-level", "DEBUG", "--log-file", f"{args.server_log}.{served}") if args.server_log else ()
         s = Session(args.model, home=Path(args.home) if args.home else None, init_options={"debounceMs": 0},
-                    extra_args=extra)
+                    extra_args=extra, root=Path(args.root) if args.root else None)
         await s.start()
         st = await s.wait_ready(1800)
     finally:
@@ -123,7 +123,9 @@ async def replay(args, served: str, places) -> dict:
     proto = s.client.protocol
     pauses: list[dict] = []
     for doc_no, (path, text, cursor, rest) in enumerate(places):
-        uri = Path(path).with_suffix(f".{doc_no}.py").as_uri()
+        # With a workspace root the document is the real file (the repository index then leaves it out of its
+        # own context); without one, each place is a document of its own.
+        uri = Path(path).as_uri() if args.root else Path(path).with_suffix(f".{doc_no}.py").as_uri()
         s.open(uri, text)
         if args.think_ms:  # the developer lands here, reads, then types; the editor says where the cursor is
             if not args.no_cursor_moved:
@@ -163,9 +165,15 @@ async def replay(args, served: str, places) -> dict:
                            "correct": correct_start(ghost, rest[(burst + 1) * args.typed:]), "ghost": ghost})
         s.client.text_document_did_close(types.DidCloseTextDocumentParams(
             text_document=types.TextDocumentIdentifier(uri=uri)))
+    if args.root:
+        for _ in range(600):  # the repository index is built in the background: report its state
+            st = await s.status()
+            if (st.get("repo_index") or {}).get("state") != "building":
+                break
+            await asyncio.sleep(0.1)
     status = await s.status()
     await s.stop()
-    return {"served": served, "order": status.get("fim_order"), "backend": status.get("backend"), "pauses": pauses}
+    return {"served": served, "repo_index": status.get("repo_index"), "order": status.get("fim_order"), "backend": status.get("backend"), "pauses": pauses}
 
 
 def summary(r: dict) -> dict:
@@ -198,6 +206,7 @@ def main() -> None:
     ap.add_argument("--think-ms", type=int, default=600, help="time between arriving at a place and the first keystroke")
     ap.add_argument("--no-cursor-moved", action="store_true", help="do not send copilot/cursorMoved on arrival "
                     "(as an editor without it)")
+    ap.add_argument("--root", help="workspace folder the servers index for repository context (default: none)")
     ap.add_argument("--server-log", help="write each server's debug log (one line per model call) to FILE.<served>")
     ap.add_argument("--show", action="store_true", help="print every pause's ghost text")
     args = ap.parse_args()
