@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import queue
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class RepoIndex:
         self.error: str | None = None
         self.seconds: float | None = None
         self.notes: list[str] = []
-        self._worker: ThreadPoolExecutor | None = None
+        self._worker: queue.SimpleQueue | None = None  # the worker thread's jobs (None: it stops)
         self._timers: dict[str, Any] = {}
         self._stopping = False
 
@@ -60,11 +60,21 @@ class RepoIndex:
             return
         self.index = WorkspaceIndex(root, limits)
         self.state = "building"
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="repo-index")
-        self._worker.submit(self._build, say)
+        self._worker = queue.SimpleQueue()
+        self._worker.put((self._build, (say,)))
+        # A daemon thread: exiting the server never waits for an index build (a pool's thread would be joined).
+        threading.Thread(target=self._run, args=(self._worker,), name="repo-index", daemon=True).start()
+
+    def _run(self, jobs: queue.SimpleQueue) -> None:
+        _lower_priority()
+        while not self._stopping:
+            job = jobs.get()
+            if job is None:
+                return
+            fn, args = job
+            fn(*args)
 
     def _build(self, say: Callable[[str], None]) -> None:
-        _lower_priority()
         assert self.index is not None
         try:
             report = self.index.build(should_stop=lambda: self._stopping)
@@ -89,7 +99,7 @@ class RepoIndex:
             handle.cancel()
         self._timers.clear()
         if self._worker is not None:
-            self._worker.shutdown(wait=False, cancel_futures=True)
+            self._worker.put(None)
 
     # ------------------------------------------------------------------ paths
     def rel(self, path: str | None) -> str | None:
@@ -107,10 +117,7 @@ class RepoIndex:
     # ------------------------------------------------------------------ updates (loop thread)
     def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
         if self._worker is not None and not self._stopping:
-            try:
-                self._worker.submit(self._quietly, fn, *args)
-            except RuntimeError:  # shut down
-                pass
+            self._worker.put((self._quietly, (fn, *args)))
 
     @staticmethod
     def _quietly(fn: Callable[..., Any], *args: Any) -> None:

@@ -3,8 +3,8 @@
 A budget cut mid-sentence reads as broken (`copilot eval`'s `truncated` check: 92 % of the embedded model's
 explanations on the company pairs before this). So once `SOFT_SHARE` of the budget is generated, generation
 stops when a new sentence or paragraph would start; a text that still reaches the budget is trimmed back to
-its last complete sentence (an open code fence is closed). Streaming passes text on a sentence or line at a
-time, so what an editor or terminal showed is always the start of the final text.
+its last complete sentence (an open code fence is closed). Streaming passes text on a sentence or paragraph
+at a time, so what an editor or terminal showed is always the start of the final text.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import re
 from collections.abc import Callable
 
 SOFT_SHARE = 0.7
-_BOUNDARY = re.compile(r"""[.!?][)\]"'*_`]*(?=\s)|\n""")
-_SENTENCE_END = re.compile(r"""(?:[.!?:][)\]"'*_`]*|```)\s*$""")
+_BOUNDARY = re.compile(r"""[.!?][)\]"'*_`]*(?=\s)|\n\n""")
+_SENTENCE_END = re.compile(r"""(?:[.!?][)\]"'*_`]*|```)\s*$""")  # not ":" — it promises what follows
 
 
 def ends_sentence(text: str) -> bool:
-    return bool(_SENTENCE_END.search(text)) and not text.rstrip().endswith(("e.g.", "i.e.", "etc.:"))
+    return bool(_SENTENCE_END.search(text)) and not text.rstrip().endswith(("e.g.", "i.e."))
 
 
 class SentenceEnd:
@@ -44,7 +44,7 @@ class SentenceEnd:
 
     def finish(self, text: str, reason: str) -> str:
         """The final text: cut before the sentence the rule saw starting, or (at the budget) back to the last
-        sentence or line end past a third of the text; an open code fence closed."""
+        sentence or paragraph end past a third of the text; an open code fence closed."""
         if reason == "rule" and self.cut is not None:
             text = text[: self.cut]
         elif reason == "length":
@@ -58,8 +58,9 @@ class SentenceEnd:
 
     @staticmethod
     def stream(on_text: Callable[[str], None] | None):
-        """(on_text for the decode loop, flush(final_text)): text is passed on up to its last sentence or line
-        end, the rest when the final text is known, so what was shown is always the start of the result."""
+        """(on_text for the decode loop, flush(final_text)): text is passed on up to its last sentence or
+        paragraph end, the rest when the final text is known, so what was shown is always the start of the
+        result."""
         if on_text is None:
             return None, lambda final: None
         shown: list[str] = []
@@ -83,5 +84,6 @@ class SentenceEnd:
 
 
 def boundaries(text: str) -> list[int]:
-    """Offsets just after each sentence end that whitespace follows, and after each line break."""
+    """Offsets just after each sentence end that whitespace follows, and after each paragraph break (a list
+    item or a code line alone does not end what is shown)."""
     return [m.end() for m in _BOUNDARY.finditer(text)]
