@@ -71,7 +71,8 @@ H.test("the accept key inserts the suggestion and the server records the accepta
   H.feed("<Tab>")
   H.wait_until(function() return vim.api.nvim_buf_get_lines(0, 5, 6, false)[1] ~= "    " end, 5000, "buffer changed")
   local line = table.concat(vim.api.nvim_buf_get_lines(0, 5, -1, false), "\n")
-  H.eq(line, "    " .. _G.shown_text, "the visible ghost text was inserted")
+  -- compared as displayed: the tiny random model may suggest control characters, which ghost text shows as ^A
+  H.eq(vim.fn.strtrans(line), vim.fn.strtrans("    " .. _G.shown_text), "the visible ghost text was inserted")
   local fb = home .. "/feedback/lsp-feedback.jsonl"
   local rows = H.wait_until(function()
     return vim.fn.filereadable(fb) == 1 and vim.fn.readfile(fb) or nil
