@@ -101,6 +101,11 @@ def _read_cursor(ls: Any, uri: str, line: int, character: int) -> _Cursor | None
         ls.counters["disabled"] += 1
         return None
     text = snap[2] if snap is not None and snap[:2] == (line, character) else doc.source
+    return _cursor_in(ls, uri, doc, text, line, character)
+
+
+def _cursor_in(ls: Any, uri: str, doc: Any, text: str, line: int, character: int) -> _Cursor:
+    """The cursor at (line, character) of `text`, the document's content as a request sees it."""
     enc = ls.encoding
     index = positions.LineIndex(text)
     offset = index.offset(line, character, enc)
@@ -177,14 +182,7 @@ def _snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[tuple[st
 def cursor_at(ls: Any, uri: str, line: int, character: int) -> _Cursor | None:
     """The cursor in an open document (None: not open), as `copilot.context` and `copilot/cursorMoved` see it."""
     doc = open_document(ls, uri)
-    if doc is None:
-        return None
-    index = positions.LineIndex(doc.source)
-    offset = index.offset(line, character, ls.encoding)
-    cur_line, cur_char = index.position(offset, ls.encoding)
-    return _Cursor(uri, doc, doc.language_id, doc_path(uri), index, offset,
-                   types.Position(line=cur_line, character=cur_char), doc.source[:offset], doc.source[offset:],
-                   False, ls.encoding)
+    return _cursor_in(ls, uri, doc, doc.source, line, character) if doc is not None else None
 
 
 def bounded(cur: _Cursor) -> tuple[str, str]:
