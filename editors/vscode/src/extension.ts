@@ -3,9 +3,12 @@
 // accept/reject feedback), "Copilot: Explain" in a streaming side panel, and a status-bar item.
 import * as fs from "fs";
 import * as path from "path";
+import * as readline from "readline";
 import * as vscode from "vscode";
 import {
+  CloseAction,
   DidChangeConfigurationNotification,
+  ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
@@ -14,6 +17,7 @@ import {
   TransportKind,
   WorkDoneProgress,
 } from "vscode-languageclient/node";
+import { RestartPolicy, StderrTail, stoppedMessage } from "./logic/crash";
 import { CURSOR_MOVED, CursorWatcher, cursorMovedParams } from "./logic/cursor";
 import { Debouncer } from "./logic/debounce";
 import { FeedbackTracker } from "./logic/feedback";
@@ -35,6 +39,18 @@ const panel = new ExplainPanel();
 let tracker: FeedbackTracker;
 let statusTimer: ReturnType<typeof setTimeout> | undefined;
 let explainSeq = 0;
+
+/**
+ * The language client without its own error pop-ups: for a server that dies at start they are three toasts
+ * saying "write EPIPE" / "connection to server is erroring" (VS Code shows three at a time), which hide the
+ * cause. Everything is still logged to the Copilot output; the extension shows one message of its own when
+ * the server stops unasked (startClient's onDidChangeState listener).
+ */
+class CopilotClient extends LanguageClient {
+  override error(message: string, data?: unknown, _showNotification?: boolean | "force"): void {
+    super.error(message, data, false);
+  }
+}
 
 function loadSettings(): CopilotSettings {
   const cfg = vscode.workspace.getConfiguration("copilot");
@@ -117,10 +133,35 @@ function startClient(context: vscode.ExtensionContext): void {
     return;
   }
   const server: ServerOptions = { command, args: [], transport: TransportKind.stdio };
+  const stderr = new StderrTail();
+  const restarts = new RestartPolicy();
+  let restarting = false; // the error handler chose to restart a crashed server
+  const lines = (input: NodeJS.ReadableStream, sink: (line: string) => void): void => {
+    readline.createInterface({ input, crlfDelay: Infinity, terminal: false, historySize: 0 }).on("line", sink);
+  };
   const options: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     initializationOptions: serverOptions(settings),
     outputChannel: output,
+    // the server's stderr goes to the output, as by default, and its last line into the stopped message
+    stdioOptions: {
+      stdout: (input, channel) => lines(input, (l) => channel.info(l)),
+      stderr: (input, channel) =>
+        lines(input, (l) => {
+          channel.error(l);
+          stderr.push(l);
+        }),
+    },
+    // a server that crashed while running is restarted (at most 4 times in 3 minutes); one that never ran is
+    // not; either way without the client's pop-ups (the onDidChangeState listener below reports it once)
+    errorHandler: {
+      error: (_error, _message, count) => ({ action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown, handled: true }),
+      closed: () => {
+        restarting = c.state === State.Running && restarts.crashed(); // (c: this client, made below)
+        return { action: restarting ? CloseAction.Restart : CloseAction.DoNotRestart, handled: true };
+      },
+    },
+    initializationFailedHandler: () => false,
     middleware: {
       provideInlineCompletionItems: async (document, position, ctx, token, next) => {
         const uri = document.uri.toString();
@@ -153,12 +194,41 @@ function startClient(context: vscode.ExtensionContext): void {
       },
     },
   };
-  client = new LanguageClient("copilot", "Copilot", server, options);
-  context.subscriptions.push(client.onDidChangeState(() => renderStatus()));
-  client.start().then(
+  const c = new CopilotClient("copilot", "Copilot", server, options);
+  client = c;
+  let everRan = false;
+  let reported = false;
+  let startError: unknown;
+  // One error message when the server stops unasked: it never started, or it crashed and is not restarted.
+  // (A stop the extension asks for first sets `client` to another client or undefined.)
+  context.subscriptions.push(
+    c.onDidChangeState((e) => {
+      renderStatus();
+      if (e.newState === State.Running) {
+        everRan = true;
+        reported = false;
+        restarting = false;
+        return;
+      }
+      if (e.newState === State.StartFailed) restarting = false; // a restart that failed is reported too
+      if (e.newState !== State.Stopped && e.newState !== State.StartFailed) return;
+      // let the rest of stderr arrive and a restart begin
+      setTimeout(() => {
+        if (reported || client !== c || restarting || (c.state !== State.Stopped && c.state !== State.StartFailed)) return;
+        reported = true;
+        const msg = stoppedMessage(command, everRan, stderr.last(), startError);
+        void vscode.window.showErrorMessage(msg, "Show Output", "Restart").then((pick) => {
+          if (pick === "Show Output") output.show(true);
+          if (pick === "Restart") void vscode.commands.executeCommand("copilot.ui.restart");
+        });
+      }, 300);
+    }),
+  );
+  c.start().then(
     () => void refreshStatus(),
     (err: unknown) => {
-      void vscode.window.showErrorMessage(`Copilot: could not start ${command}: ${err instanceof Error ? err.message : String(err)}`);
+      startError = err;
+      output.error(`could not start ${command}: ${err instanceof Error ? err.message : String(err)}`);
       renderStatus();
     },
   );
@@ -211,8 +281,9 @@ export function activate(context: vscode.ExtensionContext): void {
       }
     }),
     vscode.commands.registerCommand("copilot.ui.restart", async () => {
-      if (client) await client.stop().catch(() => undefined);
-      client = undefined;
+      const old = client;
+      client = undefined; // first: its stop is not reported as a crash
+      if (old) await old.stop().catch(() => undefined);
       startClient(context);
     }),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
@@ -236,5 +307,8 @@ export function activate(context: vscode.ExtensionContext): void {
 
 export async function deactivate(): Promise<void> {
   if (statusTimer) clearTimeout(statusTimer);
-  if (client) await client.stop();
+  const c = client;
+  client = undefined;
+  // (a client whose server never started throws here; it has nothing left to stop)
+  if (c) await c.stop().catch(() => undefined);
 }
