@@ -40,6 +40,8 @@ class AdapterSlot:
         if not spec:
             self._switch(engine, None, None, on_switch)
             return None
+        if getattr(engine, "backend", None) == "remote":
+            return self._ensure_remote(engine, spec, on_switch, on_problem)
         try:
             from copilot.adapters import registry
         except ImportError:  # no registry module: folders only
@@ -67,6 +69,34 @@ class AdapterSlot:
             self._switch(engine, None, None, on_switch)
             return None
         self._switch(engine, key, ident, on_switch)
+        return key
+
+    REMOTE_RETRY_S = 10.0
+
+    def _ensure_remote(self, engine: Any, spec: str, on_switch: Callable[[str], None],
+                       on_problem: Callable[[str, str], None]) -> str | None:
+        """backend = remote: the team service serves NAME's active version; the version shown follows what
+        the service says it used. A refusal (or the service being down) is retried after REMOTE_RETRY_S."""
+        import time
+
+        name = spec.split("@", 1)[0]
+        if self.key == name and name in engine.adapters:
+            version = engine.adapter_version(name)
+            if (name, version) != self.ident:
+                self.ident = (name, version)
+                on_switch(f"{name}@{version}" if version is not None else name)
+            return self.key
+        if self._failed == (name, None) and time.monotonic() - self.__dict__.get("_failed_at", 0.0) < self.REMOTE_RETRY_S:
+            return None
+        try:
+            key = engine.load_adapter(name)
+        except Exception as exc:  # noqa: BLE001 - not offered to this key, service down...
+            self._failed_at = time.monotonic()
+            self._problem((name, None), one_line(exc), on_problem)
+            self._failed = (name, None)
+            self._switch(engine, None, None, on_switch)
+            return None
+        self._switch(engine, key, (name, engine.adapter_version(key)), on_switch)
         return key
 
     def _switch(self, engine: Any, key: str | None, ident: tuple[str, int | None] | None,

@@ -202,8 +202,17 @@ class CopilotServer(LanguageServer):
             "scheduler": {**dataclasses.asdict(self.scheduler.stats), "running": self.scheduler.running_key,
                           "queued": self.scheduler.pending_keys()},
             "repo_index": self.repo_index.status(),
+            "service": self._service_status(),
             "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
         }
+
+    def _service_status(self) -> dict[str, Any] | None:
+        """backend = remote: the team service's URL and why the last request got nothing from it (None: fine)."""
+        eng = self.engine.engine
+        service = getattr(eng, "service", None)
+        if service is None:
+            return None
+        return {"url": service.url, "problem": getattr(eng, "problem", None)}
 
     def _fim_order(self) -> str | None:
         eng = self.engine.engine

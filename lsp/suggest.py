@@ -206,6 +206,8 @@ async def _generate(ls: Any, cur: _Cursor, t0: float, line: int, character: int)
                                max_new_tokens=max_tokens, cancel=cancel,
                                keep_warming=lambda: not ls.scheduler.others_waiting(cur.uri))
         ls.counters["generated_tokens"] += comp.generated_tokens
+        if adapter and engine.backend == "remote":
+            ls.ensure_adapter(engine)  # the version the service says it used (a promotion there shows at once)
         if comp.stop_reason == "cancelled":  # the engine confirms it stopped early
             ls.counters["stopped_generations"] += 1
         if log.isEnabledFor(logging.DEBUG):
@@ -231,7 +233,19 @@ async def _generate(ls: Any, cur: _Cursor, t0: float, line: int, character: int)
     if answer[0].stop_reason == "cancelled":
         ls.counters["cancelled"] += 1
         return None
+    _service_changed(ls, engine)
     return answer
+
+
+def _service_changed(ls: Any, engine: Any) -> None:
+    """backend = remote: say once when the team service stops answering, and once when it is back."""
+    problem = getattr(engine, "problem", None)
+    if problem != ls.__dict__.get("_service_problem"):
+        ls._service_problem = problem
+        if problem:
+            ls.log_message(f"copilot: {problem}", types.MessageType.Warning)
+        elif getattr(engine, "service", None) is not None:
+            ls.log_message(f"copilot: the team service at {engine.service.url} answers again")
 
 
 async def warm(ls: Any, uri: str, line: int, character: int) -> int:

@@ -265,6 +265,27 @@ class Registry:
                 raise
         return m
 
+    def install_version(self, name: str, version: int, src: str | Path) -> bool:
+        """Move a verified folder (config, weights, manifest; e.g. pulled from the team service) in as
+        NAME@VERSION, keeping the version number it has elsewhere (atomic rename). Already there with the
+        same weights: False, nothing changes. There with other weights: refused."""
+        check_name(name)
+        src = Path(src)
+        with self._registry_lock(name):
+            target = self.version_dir(name, version)
+            if target.is_dir():
+                have = self.manifest(name, version).weights_sha256
+                want = json.loads((src / MANIFEST).read_text()).get("weights_sha256")
+                if have != want:
+                    raise UserInputError(f"{name}@{version} already exists here with other weights; "
+                                         f"remove it first (copilot adapters remove {name}@{version})")
+                return False
+            try:
+                os.rename(src, target)
+            except OSError as exc:
+                raise _disk_error(exc, f"saving adapter {name}@{version}") from None
+        return True
+
     def update_manifest(self, name: str, version: int, **changes: Any) -> AdapterManifest:
         """Rewrite fields of a version's manifest (e.g. metrics) atomically; weights untouched."""
         with self._registry_lock(name):

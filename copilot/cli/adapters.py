@@ -1,4 +1,4 @@
-"""`copilot adapters list|show|promote|rollback|remove`: the adapter registry from the command line."""
+"""`copilot adapters list|show|promote|rollback|remove|pull`: the adapter registry from the command line."""
 
 from __future__ import annotations
 
@@ -104,3 +104,38 @@ def adapters_remove(spec, yes):
         click.confirm(f"Remove every version of adapter {spec!r}?", abort=True)
     removed = Registry().remove(spec)
     click.echo("removed " + ", ".join(removed))
+
+
+@adapters_group.command("pull")
+@click.option("--from", "url", required=True, help="The team service's URL (copilot serve).")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False), help="File with your team's key (default: remote.api_key_file, else COPILOT_REMOTE_API_KEY).")
+@click.option("--name", "names", multiple=True, help="Only this adapter (repeatable); default: every adapter of your team.")
+@click.option("--all", "all_versions", is_flag=True, help="Every version, not only the active one.")
+@errors
+def adapters_pull(url, key_file, names, all_versions):
+    """Copy your team's adapters from the team service into the local registry (for working offline):
+    sha256 and base model checked, installed atomically, the service's active version made active here."""
+    from pathlib import Path
+
+    from copilot.adapters.gguf_files import file_sha256, gguf_for
+    from copilot.adapters.pull import pull
+    from copilot.cli.common import ProgressBar, err
+    from copilot.core.settings import load_settings
+    from copilot.serve.remote import api_key
+
+    settings = load_settings()
+    key = Path(key_file).read_text().strip() if key_file else api_key(settings)
+    try:
+        base_sha = file_sha256(gguf_for(settings.model))
+    except Exception:  # noqa: BLE001 - a base without a GGUF: the manifest's name is still checked by the engines
+        base_sha = None
+    bar = ProgressBar()
+    try:
+        done = pull(url, key, names=list(names) or None, all_versions=all_versions, base_sha256=base_sha,
+                    progress=lambda what, got, total: bar(f"pulling {what}", got, total))
+    finally:
+        bar.close()
+    if not done:
+        err.print("the service offers this key no adapter with an active version")
+    for name, version, what in done:
+        click.echo(f"{name}@{version}: {what}")

@@ -21,14 +21,16 @@ from copilot.cli.common import err, load_engine, settings_from
 @click.option("--col", "col", type=int, required=True, help="1-based column of the cursor (characters).")
 @click.option("--adapter", help="Adapter NAME[@VERSION] or folder; default: config, else the base model.")
 @click.option("--model", help="Base model (packaged name, folder or cached hub id).")
+@click.option("--backend", type=click.Choice(["auto", "llama.cpp", "transformers", "remote"]),
+              help="Inference backend; remote = the team service at remote.url (key: remote.api_key_file or COPILOT_REMOTE_API_KEY).")
 @click.option("--max-tokens", type=int, help="Most tokens generated.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def complete(file, line, col, adapter, model, max_tokens, as_json):
+def complete(file, line, col, adapter, model, backend, max_tokens, as_json):
     """Print the inline completion an editor would show at LINE:COL of FILE."""
     from copilot.core.sources import offset_of, read_source
     from indexer.languages import language_for_path
 
-    settings = settings_from(model=model, adapter=adapter, completion={"max_new_tokens": max_tokens})
+    settings = settings_from(model=model, adapter=adapter, backend=backend, completion={"max_new_tokens": max_tokens})
     src = read_source(file)
     for note in src.notes:
         err.print(f"[yellow]note:[/] {note}")

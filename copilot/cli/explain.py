@@ -16,15 +16,17 @@ from copilot.core.types import CopilotError
 @click.option("--symbol", help="Explain only this function/class (NAME or Class.method).")
 @click.option("--adapter", help="Adapter NAME[@VERSION] or folder; default: config, else the base model.")
 @click.option("--model", help="Base model (packaged name, folder or cached hub id).")
+@click.option("--backend", type=click.Choice(["auto", "llama.cpp", "transformers", "remote"]),
+              help="Inference backend; remote = the team service at remote.url (key: remote.api_key_file or COPILOT_REMOTE_API_KEY).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of streaming text.")
 @click.option("--max-tokens", type=int, help="Most tokens generated per section.")
-def explain(file, symbol, adapter, model, as_json, max_tokens):
+def explain(file, symbol, adapter, model, backend, as_json, max_tokens):
     """Explain FILE: an overview, then each top-level function/class, streamed as generated."""
     from copilot.serve.explain import explain_sections
     from copilot.core.sources import read_source
     from indexer.languages import language_for_path
 
-    settings = settings_from(model=model, adapter=adapter, explain={"max_new_tokens": max_tokens})
+    settings = settings_from(model=model, adapter=adapter, backend=backend, explain={"max_new_tokens": max_tokens})
     es = settings.explain
     src = read_source(file, limit=es.max_input_chars * 8)
     for note in src.notes:

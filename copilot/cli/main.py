@@ -33,6 +33,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "adapters": ("copilot.cli.adapters:adapters_group", "List, show, promote, roll back or remove registered adapters."),
     "retrain": ("copilot.cli.nightly:retrain_cmd", "Nightly cycle: mine new commits, train a candidate, promote it only if better."),
     "stats": ("copilot.cli.stats:stats_cmd", "Acceptance of served suggestions per adapter version, language or day."),
+    "serve": ("copilot.cli.serve:serve_group", "Serve every team's adapter from one endpoint (llama.cpp server or vLLM); manage team keys."),
     "schedule": ("copilot.cli.nightly:schedule_group", "Install, show or remove the nightly retraining timer (systemd or cron)."),
 }
 

@@ -53,6 +53,14 @@ class ExplainSettings:
 
 
 @dataclass
+class RemoteSettings:
+    url: str = field(default="", metadata={"help": "backend = remote: the team service's URL (`copilot serve`), e.g. https://copilot.example.com."})
+    api_key_file: str = field(default="", metadata={"help": "File holding your team's API key (else the COPILOT_REMOTE_API_KEY environment variable)."})
+    timeout_ms: int = field(default=2000, metadata={"help": "Longest wait for the service's first token (and between tokens); past it the completion is empty and the status says why."})
+    fallback: bool = field(default=False, metadata={"help": "When the service is down, load the local engine (the base model and local adapters) and serve from it until the service answers again."})
+
+
+@dataclass
 class TrainSettings:
     r: int = field(default=16, metadata={"help": "LoRA rank."})
     alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / r)."})
@@ -73,12 +81,13 @@ class Settings:
     adapter: str = field(default="", metadata={"help": "Adapter NAME[@VERSION] from the registry, or a folder; empty = the base model."})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
     threads: int = field(default=0, metadata={"help": "Inference threads (torch and llama.cpp); 0 = all usable cores (affinity and cgroup quota)."})
-    backend: str = field(default="auto", metadata={"help": "Inference backend: auto (llama.cpp on CPU when installed, else transformers), llama.cpp or transformers."})
+    backend: str = field(default="auto", metadata={"help": "Inference backend: auto (llama.cpp on CPU when installed, else transformers), llama.cpp, transformers, or remote (the team service at remote.url)."})
     adapter_merge: bool = field(default=True, metadata={"help": "llama.cpp: serve an adapter merged into the base weights (adapted weights as 8-bit Q8_0; built once, ~20 s for the 0.5B, cached); false = apply it at run time (switches adapters without a reload, but decodes ~1.7x slower on CPU)."})
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
     explain: ExplainSettings = field(default_factory=ExplainSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     workspaces: dict[str, str] = field(default_factory=dict, metadata={"help": "Repo path or remote URL -> adapter name serving that workspace."})
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,7 +188,7 @@ def load_settings(
     _merge(s, _env_overrides(s, "COPILOT_", env), "environment")
     if overrides:
         _merge(s, _drop_none(overrides), "command line")
-    for key, value, allowed in (("backend", s.backend, ("auto", "llama.cpp", "transformers")),
+    for key, value, allowed in (("backend", s.backend, ("auto", "llama.cpp", "transformers", "remote")),
                                 ("completion.order", s.completion.order, ("auto", "psm", "spm"))):
         if value not in allowed:
             raise UserInputError(f"setting '{key}' must be one of {', '.join(allowed)}, got {value!r}")

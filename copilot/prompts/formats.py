@@ -139,6 +139,9 @@ EXPLAIN_SYSTEM = (
 
 
 def explain_messages(code: str, path: str, language: str | None, symbol: str | None, truncated: bool = False) -> list[dict]:
+    # Only the file's name: folders are not content (a model explains "for a bar" from a folder named bar),
+    # and an editor's absolute path would leak into the text.
+    path = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or path
     lang = LANGUAGE_NAMES.get(language or "", language or "")
     fence = (language or "").replace("tsx", "typescript").replace("cpp", "cpp")
     note = " (the file is long; this is only its beginning)" if truncated else ""

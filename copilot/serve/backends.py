@@ -1,7 +1,8 @@
 """Which inference backend serves: llama.cpp on CPU when it is installed and the model has a GGUF,
 else the transformers engine (the reference: training, evaluation, GPU).
 
-settings.backend: "auto" (default) | "llama.cpp" | "transformers". A llama.cpp request that cannot be
+settings.backend: "auto" (default) | "llama.cpp" | "transformers" | "remote" (copilot.serve.remote: the team
+service; the prompt is still built here). A llama.cpp request that cannot be
 honoured (not installed, a GPU device, a model without a GGUF) falls back to transformers and says why
 through `log`; it never stops the editor from getting completions.
 """
@@ -13,7 +14,7 @@ from typing import Callable
 
 from copilot.core.settings import Settings, load_settings
 
-BACKENDS = ("auto", "llama.cpp", "transformers")
+BACKENDS = ("auto", "llama.cpp", "transformers", "remote")
 
 
 def _gpu_present() -> bool:
@@ -27,6 +28,8 @@ def plan(settings: Settings, device: str = "auto") -> tuple[str, str]:
     dev = device if device != "auto" else settings.device
     if want == "transformers":
         return "transformers", "backend = transformers in the settings"
+    if want == "remote":
+        return "remote", f"the team service at {settings.remote.url or '(remote.url not set)'}"
     if dev not in ("auto", "cpu"):
         return "transformers", f"device {dev} (llama.cpp here is the CPU backend)"
     if want == "auto" and dev == "auto" and _gpu_present():
@@ -44,6 +47,10 @@ def load_engine(model: str | Path | None = None, settings: Settings | None = Non
     """Load the engine the settings ask for, falling back to transformers with a logged reason."""
     settings = settings or load_settings()
     backend, why = plan(settings, device)
+    if backend == "remote":
+        from copilot.serve.remote import RemoteEngine
+
+        return RemoteEngine.load(model, settings=settings, log=log)
     if backend == "llama.cpp":
         from copilot.serve.llama import BackendUnavailable, LlamaEngine
 

@@ -53,6 +53,7 @@ class BaseEngine:
         return list(self._adapters)
 
     adapter_mode = "runtime LoRA"  # how adapters are applied (the llama.cpp engine may merge them)
+    supports_healing = True  # the engine can constrain the first tokens (copilot.serve.heal)
 
     def _resolve_adapter(self, path_or_name: str, name: str | None) -> tuple[Path, dict, str]:
         """(folder, verified manifest, key) for a peft folder or a registry NAME[@VERSION], checked
@@ -186,7 +187,7 @@ class BaseEngine:
         strip_ws = last if (last and not last.strip()) else ""
         p_prompt = p[: len(p) - len(strip_ws)] if strip_ws else p
         tail = ""
-        if not strip_ws and getattr(cs, "token_healing", True):
+        if not strip_ws and getattr(cs, "token_healing", True) and self.supports_healing:
             p_prompt, tail = split_tail(p_prompt)
         ctx = tuple(context)[:4]
         prompt = fim.build(p_prompt, s, order=order, path=path if ctx else None, context=ctx)

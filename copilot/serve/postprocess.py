@@ -302,8 +302,8 @@ def generation_stop_rule(prefix: str, suffix: str, strip_ws: str, *, single: boo
 def finish_completion(raw: str, reason: str, prefix: str, suffix: str, strip_ws: str, *, single: bool,
                       max_lines: int, stop_strings: tuple[str, ...] = ()) -> tuple[str, str]:
     """(text for the editor, stop reason) from the decoded output and the decode loop's stop reason."""
-    if reason == "cancelled":
-        return "", "cancelled"
+    if reason in ("cancelled", "unavailable"):  # unavailable: the remote backend's service did not answer
+        return "", reason
     body = raw
     if strip_ws:
         body = raw[len(strip_ws):] if raw.startswith(strip_ws) else raw.lstrip(" \t")

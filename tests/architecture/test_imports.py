@@ -22,7 +22,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("copilot.train",),                     # LoRA/QLoRA -> candidate in the registry
     ("copilot.serve",),                     # engines (transformers, llama.cpp), decoding, post-processing
     ("copilot.evaluate",),                  # held-out scoring through the engines
-    ("copilot.nightly",),                   # index -> train -> evaluate -> promote, scheduled
+    ("copilot.nightly", "copilot.service"),  # the nightly cycle; the team inference service (front door, engines)
     ("copilot.cli", "lsp"),                 # the two front ends
 ]
 HEAVY = ("torch", "transformers", "peft", "bitsandbytes")

@@ -73,3 +73,12 @@ def test_explain_prompt_uses_chat_template(tokenizers):
     p = explain_prompt(tokenizers["qwen"], "def f(): pass", "a.py", "python", "f")
     assert p.startswith("<|im_start|>system") and "Explain what `f` in `a.py` does" in p
     assert p.rstrip().endswith("<|im_start|>assistant")
+
+
+def test_explain_prompts_name_the_file_not_its_folders():
+    """Folders are not content: an absolute editor path or a folder name never reaches the explanation prompt."""
+    from copilot.prompts.formats import explain_messages
+
+    for path in ("/tmp/copilot-e2e-x/workspace/bar/mathy.py", "C:\\src\\bar\\mathy.py", "bar/mathy.py"):
+        text = explain_messages("def f():\n    pass\n", path, "python", None)[1]["content"]
+        assert "`mathy.py`" in text and "bar" not in text and "tmp" not in text

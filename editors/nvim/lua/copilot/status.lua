@@ -22,6 +22,10 @@ function M.format(st)
   if st.error then
     line = line .. " — error: " .. st.error
   end
+  local svc = st.service
+  if type(svc) == "table" and type(svc.problem) == "string" then
+    line = line .. " — team service: " .. svc.problem
+  end
   return line
 end
 

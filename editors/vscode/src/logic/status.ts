@@ -9,6 +9,7 @@ export interface ServerStatus {
   adapter_version?: number | null;
   adapter_error?: string | null;
   last_latency_ms?: number | null;
+  service?: { url?: string; problem?: string | null } | null;
 }
 
 export function shortModel(model: string | null | undefined): string {
@@ -28,6 +29,7 @@ export function statusText(s: ServerStatus | undefined, enabled: boolean, runnin
   if (!s) return "$(loading~spin) Copilot";
   if (s.state === "loading") return `$(loading~spin) Copilot: loading ${shortModel(s.model)}`;
   if (s.state === "failed") return "$(error) Copilot: model failed";
+  if (s.service?.problem) return "$(warning) Copilot: team service unreachable";
   const lat = typeof s.last_latency_ms === "number" ? ` · ${Math.round(s.last_latency_ms)} ms` : "";
   return `$(sparkle) Copilot: ${shortModel(s.model)} · ${adapterLabel(s)}${lat}`;
 }
@@ -39,6 +41,7 @@ export function statusTooltip(s: ServerStatus | undefined, enabled: boolean): st
     lines.push(`Adapter: ${adapterLabel(s)}`);
     if (typeof s.last_latency_ms === "number") lines.push(`Last completion: ${Math.round(s.last_latency_ms)} ms`);
     if (s.error) lines.push(`Error: ${s.error}`);
+    if (s.service) lines.push(`Team service: ${s.service.url ?? "?"}${s.service.problem ? ` — ${s.service.problem}` : " (answering)"}`);
     if (s.adapter_error) lines.push(`Adapter not used: ${s.adapter_error}`);
   }
   return lines.join("\n");
