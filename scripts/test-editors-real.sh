@@ -12,7 +12,8 @@
 #   - apt (root only, when missing): chromium, ripgrep, and build tools + libkrb5-dev for code-server's native
 #     modules
 #   - the .vsix: built (npm ci, tsc, vsce package) when missing or older than the extension's sources
-# Not part of scripts/test.sh (about a minute, plus ~3 minutes to install the first time; needs apt packages).
+# Run by scripts/test.sh after editors/test.sh (about a minute, plus ~3 minutes to install the first time; needs
+# apt packages); COPILOT_EDITORS_REAL_VSCODE=0 skips it there.
 # Environment:
 #   COPILOT_TEST_HOME  data root whose models/ holds the converted embedded model (default .copilot-home)
 #   COPILOT_E2E_KEEP=1 keep the run's temporary folder (code-server log, user data)

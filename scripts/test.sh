@@ -11,4 +11,8 @@ mkdir -p "$COPILOT_TEST_HOME"
 if [ -x editors/test.sh ]; then
   editors/test.sh
 fi
+# The VS Code extension inside a real VS Code (code-server + headless Chromium); COPILOT_EDITORS_REAL_VSCODE=0 skips it.
+if [ "${COPILOT_EDITORS_REAL_VSCODE:-1}" != 0 ]; then
+  scripts/test-editors-real.sh
+fi
 exec .venv/bin/python -m pytest -q -ra "$@"

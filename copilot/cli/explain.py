@@ -22,7 +22,7 @@ from copilot.core.types import CopilotError
 @click.option("--max-tokens", type=int, help="Most tokens generated per section.")
 def explain(file, symbol, adapter, model, backend, as_json, max_tokens):
     """Explain FILE: an overview, then each top-level function/class, streamed as generated."""
-    from copilot.serve.explain import explain_sections
+    from copilot.serve.explain import explain_sections, later_sections
     from copilot.core.sources import read_source
     from indexer.languages import language_for_path
 
@@ -37,6 +37,7 @@ def explain(file, symbol, adapter, model, backend, as_json, max_tokens):
         err.print(f"[yellow]note:[/] {file}: unknown language; explaining it as plain text without per-symbol sections")
     sections = list(explain_sections(src.text, str(file), settings, symbol=symbol))  # validates --symbol early
     eng, key = load_engine(settings, settings.adapter or None, quiet=as_json)
+    others = later_sections(sections)
     results = []
     for sym, code, lang, truncated in sections:
         truncated = truncated or src.truncated
@@ -46,7 +47,8 @@ def explain(file, symbol, adapter, model, backend, as_json, max_tokens):
             if truncated:
                 out.print("[yellow](input bounded: the explanation covers only the beginning)[/]")
         streamer = (lambda t: (out.file.write(t), out.file.flush())) if not as_json else None
-        exp = eng.explain(code, str(file), key, symbol=sym, language=lang, on_text=streamer, truncated=truncated)
+        exp = eng.explain(code, str(file), key, symbol=sym, language=lang, on_text=streamer, truncated=truncated,
+                          others=() if sym else others)
         if not as_json:
             out.file.write("\n")
         results.append({"symbol": sym, "text": exp.text, "truncated": truncated})

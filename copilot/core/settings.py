@@ -56,7 +56,7 @@ class ExplainSettings:
 class RemoteSettings:
     url: str = field(default="", metadata={"help": "backend = remote: the team service's URL (`copilot serve`), e.g. https://copilot.example.com."})
     api_key_file: str = field(default="", metadata={"help": "File holding your team's API key (else the COPILOT_REMOTE_API_KEY environment variable)."})
-    timeout_ms: int = field(default=2000, metadata={"help": "Longest wait for the service's first token (and between tokens); past it the completion is empty and the status says why."})
+    timeout_ms: int = field(default=10000, metadata={"help": "Longest wait for the service's first token (and between tokens); past it the completion is empty and the status says why. A service that is down answers at once (connection refused or 503), whatever this is; on CPU a cold prompt of ~500 tokens takes the service several seconds to read."})
     fallback: bool = field(default=False, metadata={"help": "When the service is down, load the local engine (the base model and local adapters) and serve from it until the service answers again."})
 
 

@@ -93,7 +93,7 @@ def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: 
             e = engine.explain(code, row["path"], adapter, language=row["language"], max_new_tokens=explain_tokens)
             ref = row["completion"]
             rec.update(pred=e.text, ref=ref, **M.score_explain(e.text, ref),
-                       **explain_checks.scores(e.text, code, row["language"]))
+                       **explain_checks.scores(e.text, code, row["language"], row.get("path")))
             if embedder is not None:
                 rec["cosine"] = embedder.cosine(e.text, ref)
         else:

@@ -138,7 +138,9 @@ EXPLAIN_SYSTEM = (
 )
 
 
-def explain_messages(code: str, path: str, language: str | None, symbol: str | None, truncated: bool = False) -> list[dict]:
+def explain_messages(code: str, path: str, language: str | None, symbol: str | None, truncated: bool = False,
+                     others: tuple[str, ...] = ()) -> list[dict]:
+    """`others`: for a file's overview, the symbols explained one by one after it (not to be repeated there)."""
     # Only the file's name: folders are not content (a model explains "for a bar" from a folder named bar),
     # and an editor's absolute path would leak into the text.
     path = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or path
@@ -147,6 +149,10 @@ def explain_messages(code: str, path: str, language: str | None, symbol: str | N
     note = " (the file is long; this is only its beginning)" if truncated else ""
     if symbol:
         ask = f"Explain what `{symbol}` in `{path}` does, in 2-4 sentences."
+    elif others:
+        parts = ", ".join(f"`{o}`" for o in others[:8]) + (", …" if len(others) > 8 else "")
+        ask = (f"Give a short overview (2-4 sentences) of what the {lang} file `{path}` is for as a whole{note}. "
+               f"Its parts ({parts}) are explained one by one after this overview: do not describe them one by one.")
     else:
         ask = f"Give a short overview (3-5 sentences) of what the {lang} file `{path}` does{note}."
     return [
@@ -156,8 +162,8 @@ def explain_messages(code: str, path: str, language: str | None, symbol: str | N
 
 
 def explain_prompt(tokenizer, code: str, path: str, language: str | None, symbol: str | None,
-                   truncated: bool = False) -> str:
-    msgs = explain_messages(code, path, language, symbol, truncated)
+                   truncated: bool = False, others: tuple[str, ...] = ()) -> str:
+    msgs = explain_messages(code, path, language, symbol, truncated, others)
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
     # Base models without a chat template: a plain instruction layout.

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from copilot.core.settings import Settings
-from copilot.serve.explain import explain_sections
-from copilot.serve.explain_end import SentenceEnd
+from copilot.serve.explain import explain_sections, later_sections
+from copilot.serve.explain_end import SentenceEnd, code_names, unquote_unknown
 from copilot.serve.heal import Constraint, heal_index_for, split_tail
 from copilot.serve.postprocess import finish_completion, generation_stop_rule, wants_multiline
 from copilot.prompts.formats import FimFormat, explain_prompt, fim_format_for
@@ -262,7 +262,9 @@ class BaseEngine:
     def explain(self, code: str, path: str, adapter: str | None = None, *, symbol: str | None = None,
                 language: str | None = None, on_text: Callable[[str], None] | None = None,
                 cancel: threading.Event | None = None, truncated: bool = False,
-                max_new_tokens: int | None = None) -> Explanation:
+                max_new_tokens: int | None = None, others: tuple[str, ...] = ()) -> Explanation:
+        """Explain `code` (a symbol, or a whole file when `symbol` is None; `others`: the file's symbols explained
+        after its overview, which the overview then does not repeat)."""
         es = self.settings.explain
         if len(code) > es.max_input_chars:
             code = code[: es.max_input_chars]
@@ -271,17 +273,19 @@ class BaseEngine:
             from indexer.languages import language_for_path
 
             language = language_for_path(path)
-        prompt = explain_prompt(self.tokenizer, code, path, language, symbol, truncated)
+        prompt = explain_prompt(self.tokenizer, code, path, language, symbol, truncated, others)
         ids = self.tokenizer.encode(prompt, add_special_tokens=False)
         budget = max_new_tokens or es.max_new_tokens
         end = SentenceEnd(budget, lambda t: self.tokenizer.decode([t], skip_special_tokens=True))
-        push, flush = SentenceEnd.stream(on_text)
+        known = code_names(code, path)
+        push, flush = SentenceEnd.stream(on_text, fix=lambda t: unquote_unknown(t, known))
         with self.lock:
             with self._adapter_ctx(adapter):
                 out, reason = self._generate(ids, max_new_tokens=budget, cache_key=None, on_text=push, cancel=cancel,
                                              repetition_penalty=1.1, should_stop=end.should_stop)
         raw = self.tokenizer.decode(out, skip_special_tokens=True)
         text = end.finish(raw.lstrip(), reason) if reason != "cancelled" else raw.strip()
+        text = unquote_unknown(text, known)  # names come from the code
         flush(raw[: len(raw) - len(raw.lstrip())] + text)  # the stream ends exactly where the text does
         return Explanation(path=path, symbol=symbol, text=text, model=self.model_name, adapter=adapter,
                            truncated=truncated)
@@ -291,11 +295,13 @@ class BaseEngine:
                      cancel: threading.Event | None = None) -> list[Explanation]:
         """An overview of the file, then each top-level function/class (or just `symbol`)."""
         results: list[Explanation] = []
-        for sym, code, lang, truncated in explain_sections(source, path, self.settings, symbol=symbol):
+        sections = list(explain_sections(source, path, self.settings, symbol=symbol))
+        others = later_sections(sections)
+        for sym, code, lang, truncated in sections:
             if cancel is not None and cancel.is_set():
                 break
             if on_section:
                 on_section(sym)
             results.append(self.explain(code, path, adapter, symbol=sym, language=lang, on_text=on_text,
-                                        cancel=cancel, truncated=truncated))
+                                        cancel=cancel, truncated=truncated, others=() if sym else others))
         return results

@@ -1,5 +1,6 @@
 """Explanation planning (torch-free): which sections `copilot explain` and the engines explain — an overview of
-the file, then each top-level function/class, or just one named symbol. `copilot explain` validates
+the file, then each top-level function/class (none for a file with one: the overview covers it), or just one
+named symbol. The overview's prompt names the sections that follow, so it does not repeat them. `copilot explain` validates
 --symbol with it before any engine loads."""
 
 from __future__ import annotations
@@ -34,5 +35,12 @@ def explain_sections(source: str, path: str, settings: Settings, symbol: str | N
         return
     truncated = len(source) > es.max_input_chars
     yield None, source[: es.max_input_chars], language, truncated
+    if len(units) <= 1:
+        return  # one function or class: its section would repeat the overview, which already covers it
     for u in units[: es.max_symbols]:
         yield u.qualname, u.text[: es.max_input_chars], language, len(u.text) > es.max_input_chars
+
+
+def later_sections(sections) -> tuple[str, ...]:
+    """The symbols explained after the overview: the overview's prompt names them so it does not repeat them."""
+    return tuple(sym for sym, *_ in sections if sym)

@@ -5,10 +5,16 @@ explanations on the company pairs before this). So once `SOFT_SHARE` of the budg
 stops when a new sentence or paragraph would start; a text that still reaches the budget is trimmed back to
 its last complete sentence (an open code fence is closed). Streaming passes text on a sentence or paragraph
 at a time, so what an editor or terminal showed is always the start of the final text.
+
+Names come from the code: an inline code span (`like_this`) claims a name of the code, so a span whose
+identifiers the code (or the file's name, or Python's builtins) does not contain loses its backticks and
+stays as prose (`unquote_unknown`), in the stream and in the final text alike.
 """
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import re
 from collections.abc import Callable
 
@@ -57,10 +63,10 @@ class SentenceEnd:
         return text
 
     @staticmethod
-    def stream(on_text: Callable[[str], None] | None):
+    def stream(on_text: Callable[[str], None] | None, fix: Callable[[str], str] = lambda t: t):
         """(on_text for the decode loop, flush(final_text)): text is passed on up to its last sentence or
-        paragraph end, the rest when the final text is known, so what was shown is always the start of the
-        result."""
+        paragraph end (through `fix`, as the final text is), the rest when the final text is known, so what was
+        shown is always the start of the result."""
         if on_text is None:
             return None, lambda final: None
         shown: list[str] = []
@@ -71,8 +77,9 @@ class SentenceEnd:
             text = "".join(buf)
             ends = boundaries(text)
             if ends:
-                on_text(text[: ends[-1]])
-                shown.append(text[: ends[-1]])
+                part = fix(text[: ends[-1]])
+                on_text(part)
+                shown.append(part)
                 buf[:] = [text[ends[-1]:]]
 
         def flush(final: str) -> None:
@@ -87,3 +94,31 @@ def boundaries(text: str) -> list[int]:
     """Offsets just after each sentence end that whitespace follows, and after each paragraph break (a list
     item or a code line alone does not end what is shown)."""
     return [m.end() for m in _BOUNDARY.finditer(text)]
+
+
+_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ALWAYS = set(dir(builtins)) | set(keyword.kwlist) | {"self", "cls"}
+
+
+def code_names(code: str, path: str | None = None) -> frozenset[str]:
+    """Every identifier of the code and of the file's name: what a code span may name."""
+    name = (path or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return frozenset(_IDENT.findall(code)) | frozenset(_IDENT.findall(name))
+
+
+def unquote_unknown(text: str, known: frozenset[str]) -> str:
+    """Drop the backticks of inline code spans that name something the code does not contain."""
+
+    def fix(m: re.Match) -> str:
+        words = [w for w in _IDENT.findall(m.group(1)) if w not in _ALWAYS]
+        return m.group(1) if words and any(w not in known for w in words) else m.group(0)
+
+    out, fence = [], False
+    for part in re.split(r"(```)", text):  # never inside a fenced block
+        if part == "```":
+            fence = not fence
+            out.append(part)
+        else:
+            out.append(part if fence else _SPAN.sub(fix, part))
+    return "".join(out)

@@ -260,6 +260,25 @@ class RemoteEngine(BaseEngine):
         self._current = adapter
         return nullcontext()
 
+    # ------------------------------------------------------------------ reading a new place ahead
+    def _warm(self, ids: list[int], *, cache_key: tuple, cancel: threading.Event | None,
+              keep_warming: Callable[[], bool] | None) -> int:
+        """The cursor came to rest at a new place (copilot/cursorMoved): have the service read the prompt up to
+        the cursor's line into its prompt cache now (a 1-token request), so the first pause there re-reads
+        only the line and the suffix. A keystroke cancels it; what the engine read by then stays cached."""
+        adapter = self._current
+        model = (self._adapters.get(adapter, "#").split("#", 1)[1] or adapter) if adapter else "base"
+        body = {"model": model, "prompt": list(ids), "max_tokens": 1, "temperature": 0, "stream": True,
+                "cache_prompt": True}
+        try:
+            finish = self.service.stream(body, cancel, lambda choice: False,
+                                         first_timeout_s=max(30.0, self.service.timeout_s))
+        except ServiceError as exc:
+            self.problem = str(exc)
+            return 0
+        self.stats["warmed"] = self.stats.get("warmed", 0) + (len(ids) if finish != "cancelled" else 0)
+        return len(ids) if finish != "cancelled" else 0
+
     # ------------------------------------------------------------------ generation
     def _generate(self, ids, *, max_new_tokens, cache_key, should_stop=None, on_text=None, cancel=None,
                   repetition_penalty=1.0, warm_until=0, keep_warming=None, constraint=None):

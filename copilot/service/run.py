@@ -27,6 +27,7 @@ class ServiceOptions:
     parallel: int = 4
     threads: int = 0
     ctx_size: int = 0  # 0: 4096 per slot
+    batch: int = 64  # llama-server tokens per decode step: a cancelled prompt read stops (and stays cached) within one
     poll_s: float = 5.0
     keys_file: str | None = None
     tls_cert: str | None = None
@@ -101,7 +102,8 @@ def make_factory(settings: Settings, opts: ServiceOptions, base_gguf: Path, log:
             files.append((key, cached_gguf_adapter(folder, base_gguf)))  # converted once, cached by content
         return llama_server.LlamaServer(binary, base_gguf, files, host="127.0.0.1", port=0, threads=threads,
                                         parallel=opts.parallel, ctx_size=opts.ctx_size or 4096 * opts.parallel,
-                                        log_path=logs / f"llama-server-{os.getpid()}-{next(made)}.log")
+                                        log_path=logs / f"llama-server-{os.getpid()}-{next(made)}.log",
+                                        extra_args=("--batch-size", str(opts.batch), "--ubatch-size", str(opts.batch)))
     return make_llama
 
 

@@ -60,3 +60,15 @@ def test_other_languages_check_names_only():
     go = "func Add(a int, b int) int { return a + b }"
     s = scores("`Add` returns `a + b` via `Sum`.", go, "go")
     assert "coverage" not in s and abs(s["invented"] - 100 / 3) < 1e-9
+
+
+def test_repetition_sees_an_overview_that_says_the_sections_again():
+    from copilot.evaluate.explain_checks import repetition
+
+    sections = ["The `Inventory` class tracks stock levels per item and reserves items for orders.",
+                "`restock` adds a positive quantity to an item's stock and raises ValueError otherwise."]
+    twice = "The file defines an Inventory class that tracks stock levels per item. It also reads settings."
+    assert repetition(twice, sections) == 50.0
+    assert repetition("This module is the warehouse side of order handling, used by the checkout service.",
+                      sections) == 0.0
+    assert repetition("", sections) == 0.0 and repetition(twice, []) == 0.0

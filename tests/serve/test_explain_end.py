@@ -52,3 +52,29 @@ def test_before_the_soft_share_sentences_go_on():
     toks = ["A", ".", " B", ".", " C", ".", " D", "."]
     final, _, reason = _run(toks, budget=100)
     assert reason == "eos" and final == "A. B. C. D."
+
+
+def test_code_spans_that_name_nothing_in_the_code_lose_their_backticks():
+    from copilot.serve.explain_end import code_names, unquote_unknown
+
+    known = code_names("def should_retry(self, attempt):\n    return attempt < self.retries\n", "pkg/policy.py")
+    text = ("`should_retry(attempt)` compares `attempt` with `self.retries` in `policy.py`; the `retry` loop "
+            "raises `ValueError`.\n```python\nretry()\n```")
+    assert unquote_unknown(text, known) == (
+        "`should_retry(attempt)` compares `attempt` with `self.retries` in `policy.py`; the retry loop "
+        "raises `ValueError`.\n```python\nretry()\n```")
+
+
+def test_the_stream_is_fixed_as_the_final_text_is():
+    from copilot.serve.explain_end import SentenceEnd, code_names, unquote_unknown
+
+    known = code_names("def add(a, b):\n    return a + b\n")
+    fix = lambda t: unquote_unknown(t, known)  # noqa: E731
+    shown: list[str] = []
+    push, flush = SentenceEnd.stream(shown.append, fix=fix)
+    raw = "`add` sums `a` and `b`. It calls `helper` first. Then it returns."
+    for i in range(0, len(raw), 3):
+        push(raw[i:i + 3])
+    final = fix(raw)
+    flush(final)
+    assert "".join(shown) == final and "`helper`" not in final and "`add`" in final
