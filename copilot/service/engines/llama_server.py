@@ -210,19 +210,6 @@ class LlamaServer(EngineProcess):
                 raise CopilotError(f"llama-server did not take the adapters' scales (POST /lora-adapters: "
                                    f"{status} {data[:300].decode('utf-8', 'replace')})")
 
-    def key_for(self, adapter: str | None) -> str | None:
-        """The served key for a request's adapter: a served "NAME@VERSION", or a NAME served in exactly one
-        version; None/"" = the base model. UserInputError otherwise."""
-        if not adapter:
-            return None
-        if adapter in self._adapters:
-            return adapter
-        versions = [k for k in self._adapters if k.partition("@")[0] == adapter]
-        if len(versions) == 1:
-            return versions[0]
-        served = ", ".join(self._adapters) or "none (base model only)"
-        raise UserInputError(f"adapter '{adapter}' is not served by this engine; served: {served}")
-
     def upstream_body(self, body: dict, adapter: str | None) -> dict:
         """The client's /v1/completions body with `model` = the server's alias and every loaded adapter
         listed in `lora`, scale 1.0 for the requested one and 0.0 for the others (the base: all 0.0)."""

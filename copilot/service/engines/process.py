@@ -24,7 +24,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from copilot.core.types import CopilotError
+from copilot.core.types import CopilotError, UserInputError
 
 _LIVE: weakref.WeakSet[EngineProcess] = weakref.WeakSet()
 
@@ -187,6 +187,22 @@ class EngineProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    # ------------------------------------------------------------------ adapters
+    _adapters: dict[str, int]  # served key "NAME@VERSION" -> the engine's id (set by each subclass)
+
+    def key_for(self, adapter: str | None) -> str | None:
+        """The served key for a request's adapter: a served "NAME@VERSION", or a NAME served in exactly one
+        version; None/"" = the base model. UserInputError otherwise."""
+        if not adapter:
+            return None
+        if adapter in self._adapters:
+            return adapter
+        versions = [k for k in self._adapters if k.partition("@")[0] == adapter]
+        if len(versions) == 1:
+            return versions[0]
+        served = ", ".join(self._adapters) or "none (base model only)"
+        raise UserInputError(f"adapter '{adapter}' is not served by this engine; served: {served}")
 
     # ------------------------------------------------------------------ HTTP
     def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:

@@ -191,17 +191,6 @@ class Vllm(EngineProcess):
         except OSError as exc:
             raise CopilotError(f"vLLM at {self.base_url} did not answer {path}: {exc}") from None
 
-    def key_for(self, adapter: str | None) -> str | None:
-        if not adapter:
-            return None
-        if adapter in self._adapters:
-            return adapter
-        versions = [k for k in self._adapters if k.partition("@")[0] == adapter]
-        if len(versions) == 1:
-            return versions[0]
-        served = ", ".join(self._adapters) or "none (base model only)"
-        raise UserInputError(f"adapter '{adapter}' is not served by this engine; served: {served}")
-
     def upstream_body(self, body: dict, adapter: str | None) -> dict:
         """The client's body with `model` = the adapter's served name (None: the base's served name)."""
         out = dict(body)
