@@ -53,7 +53,7 @@ if [ "${COPILOT_NO_LLAMA:-0}" != 1 ] && ! .venv/bin/python -c "import llama_cpp"
   fi
 fi
 # The team service (`copilot serve`) runs llama.cpp's own HTTP server, which no pip package ships: build
-# `llama-server` once from the llama.cpp sources vendored in the same pinned sdist (about 14 minutes on
+# `llama-server` once from the llama.cpp sources vendored in the same pinned sdist (about 11 minutes on
 # 2 cores; server only, static, no curl, no web UI), keep the binary in the per-CPU cache beside the
 # wheel and install it as .venv/bin/llama-server. COPILOT_NO_LLAMA_SERVER=1 skips it.
 if [ "${COPILOT_NO_LLAMA_SERVER:-0}" != 1 ] && [ ! -x .venv/bin/llama-server ]; then
@@ -64,7 +64,7 @@ if [ "${COPILOT_NO_LLAMA_SERVER:-0}" != 1 ] && [ ! -x .venv/bin/llama-server ]; 
   if [ ! -x "$SERVER_BIN" ]; then
     if command -v cmake >/dev/null && command -v g++ >/dev/null; then
       echo "==> building llama-server (llama.cpp from llama-cpp-python $LLAMA_VERSION) for the team service;"
-      echo "    about 14 minutes on 2 cores, once (log: $WHEELS/server-build.log)"
+      echo "    about 11 minutes on 2 cores, once (log: $WHEELS/server-build.log)"
       SRC=$(mktemp -d)
       GEN=()
       command -v ninja >/dev/null && GEN=(-G Ninja)
