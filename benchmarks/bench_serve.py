@@ -141,6 +141,11 @@ def main() -> None:
         rows.append(("1 (in-process llama.cpp, no service)", lat(pauses), f"{len(pauses) / wall:.2f}", "-"))
     proc, url = start_service(args, tmp / "keys.json")
     try:
+        served_now = _get(url + "/health").get("adapters", {})
+        if args.adapter and args.adapter not in served_now:
+            raise SystemExit(f"the service does not serve {args.adapter!r} (it serves only active versions: "
+                             f"copilot adapters promote {args.adapter}@N); served: {served_now or 'the base model only'}")
+        served = f"{args.adapter}@{served_now[args.adapter]}" if args.adapter else served
         direct, front = front_door_overhead(url, key)
         os.environ.update(COPILOT_BACKEND="remote", COPILOT_REMOTE_URL=url, COPILOT_REMOTE_API_KEY=key)
         for n in levels:
