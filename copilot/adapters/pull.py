@@ -24,13 +24,10 @@ from copilot.adapters.registry import Registry
 from copilot.core.types import CopilotError, UserInputError
 
 
-def _request(url: str, key: str, timeout: float) -> urllib.request.Request:
-    return urllib.request.Request(url, headers={"Authorization": f"Bearer {key}", "User-Agent": "copilot-pull"})
-
-
 def _open(url: str, key: str, timeout: float):
     try:
-        return urllib.request.urlopen(_request(url, key, timeout), timeout=timeout)
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}", "User-Agent": "copilot-pull"})
+        return urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
         try:
             message = json.loads(exc.read()).get("error", {}).get("message") or exc.reason

@@ -181,6 +181,7 @@ class RemoteEngine(BaseEngine):
         self.fim_family = self.fim.family if self.fim else None
         self._stop_strings = tuple(self.fim.stop_tokens) if self.fim else ()
         self._adapters: dict[str, str] = {}
+        self._offered: dict[str, str] = {}  # loaded key -> the adapter name the service knows it by
         self._adapter_meta: dict[str, dict] = {}
         self._current: str | None = None
         self._listing: tuple[float, dict] | None = None
@@ -233,12 +234,14 @@ class RemoteEngine(BaseEngine):
             raise UserInputError(f"the team service offers this key no adapter {want!r}; "
                                  f"it offers: {', '.join(sorted(offered)) or 'none'}")
         key = name or want
-        self._adapters[key] = f"{self.service.url}#{want}"
+        self._adapters[key] = f"{self.service.url} ({want})"
+        self._offered[key] = want
         self._adapter_meta[key] = offered[want].get("manifest") or {}
         return key
 
     def unload_adapter(self, name: str) -> None:
         self._adapters.pop(name, None)
+        self._offered.pop(name, None)
         self._adapter_meta.pop(name, None)
 
     def adapter_version(self, name: str) -> int | None:
@@ -256,6 +259,10 @@ class RemoteEngine(BaseEngine):
             pass
         return self._adapter_meta.get(name, {}).get("version")
 
+    def _model(self) -> str:
+        """The `model` of a request: the current adapter's name on the service, or the base."""
+        return self._offered.get(self._current, self._current) if self._current else "base"
+
     def _adapter_ctx(self, adapter: str | None):
         self._current = adapter
         return nullcontext()
@@ -266,9 +273,7 @@ class RemoteEngine(BaseEngine):
         """The cursor came to rest at a new place (copilot/cursorMoved): have the service read the prompt up to
         the cursor's line into its prompt cache now (a 1-token request), so the first pause there re-reads
         only the line and the suffix. A keystroke cancels it; what the engine read by then stays cached."""
-        adapter = self._current
-        model = (self._adapters.get(adapter, "#").split("#", 1)[1] or adapter) if adapter else "base"
-        body = {"model": model, "prompt": list(ids), "max_tokens": 1, "temperature": 0, "stream": True,
+        body = {"model": self._model(), "prompt": list(ids), "max_tokens": 1, "temperature": 0, "stream": True,
                 "cache_prompt": True}
         try:
             finish = self.service.stream(body, cancel, lambda choice: False,
@@ -283,8 +288,7 @@ class RemoteEngine(BaseEngine):
     def _generate(self, ids, *, max_new_tokens, cache_key, should_stop=None, on_text=None, cancel=None,
                   repetition_penalty=1.0, warm_until=0, keep_warming=None, constraint=None):
         adapter = self._current
-        model = (self._adapters.get(adapter, "#").split("#", 1)[1] or adapter) if adapter else "base"
-        body = {"model": model, "prompt": list(ids), "max_tokens": int(max_new_tokens), "temperature": 0,
+        body = {"model": self._model(), "prompt": list(ids), "max_tokens": int(max_new_tokens), "temperature": 0,
                 "stream": True, "cache_prompt": True}
         if repetition_penalty != 1.0:
             body["repeat_penalty"] = repetition_penalty  # llama.cpp's name; vLLM's is repetition_penalty
