@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import re
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -313,6 +314,20 @@ def fim_pair(src: SourceText, fim: Fim, cfg: PairConfig, *, kind: str, repo: str
 def explain_prompt(code: str, path: str, language: str, kind: str, name: str) -> str:
     return (f"Explain what the {language} {kind} `{name}` in `{path}` does.\n\n"
             f"```{language}\n{code}\n```\n")
+
+
+_EXPLAIN_PROMPT = re.compile(r"Explain what the \S+ \w+ `([^`]+)` in `[^`]*` does\.\n\n```[^\n]*\n(.*)\n```\n?", re.S)
+
+
+def explain_pair_parts(row: dict) -> tuple[str, str | None]:
+    """(code, symbol name) of an explain pair: what training and evaluation hand the engine's explain prompt, so
+    the code is not fenced twice and the pair's folders never reach the model. (code, None) for rows whose
+    prompt is not in `explain_prompt`'s layout."""
+    prompt = row.get("prompt") or ""
+    m = _EXPLAIN_PROMPT.fullmatch(prompt)
+    if m is None:
+        return row.get("middle") or prompt, None
+    return m.group(2), m.group(1)
 
 
 def code_without_docstring(unit: CodeUnit) -> str:

@@ -67,6 +67,7 @@ class CopilotServer(LanguageServer):
         self.settings = settings or self._default_settings()
         self.config = LspConfig()
         self.engine = EngineHandle()
+        self.explain_engine = EngineHandle()  # only with explain.model set: a second base for explanations
         self.scheduler = Scheduler()
         self.cache = TypedAheadCache()
         self.snippet_memo = StickySnippets()
@@ -144,6 +145,17 @@ class CopilotServer(LanguageServer):
         self.log_message(f"copilot: loading model {spec} ...")
         self.engine.start(spec, self.settings, lambda h: self.call_soon(self._engine_done, h))
 
+    def explain_model_spec(self) -> str | None:
+        """explain.model when it names another base than completions use (local backends), else None."""
+        em = self.settings.explain.model.strip()
+        if not em or em == self.model_spec() or self.settings.backend == "remote":
+            return None
+        return em
+
+    def start_explain_engine(self, spec: str) -> None:
+        self.log_message(f"copilot: loading explanation model {spec} ...")
+        self.explain_engine.start(spec, self.settings, lambda h: self.call_soon(self._engine_done, h))
+
     def _engine_done(self, handle: EngineHandle) -> None:
         if handle.state == "ready":
             for note in handle.notes:
@@ -151,8 +163,9 @@ class CopilotServer(LanguageServer):
             self.log_message(f"copilot: model {handle.model} ready on {handle.device} ({handle.backend}) "
                              f"in {handle.load_seconds:.1f}s")
         else:
+            what = "Explanations" if handle is self.explain_engine else "Completions"
             self.notify_user(f"copilot: model {handle.model} failed to load: {handle.error}. "
-                             "Completions are disabled until the model is fixed.", types.MessageType.Error)
+                             f"{what} are disabled until the model is fixed.", types.MessageType.Error)
 
     # ------------------------------------------------------------------ adapters (worker thread)
     def ensure_adapter(self, engine: Any) -> str | None:
@@ -202,6 +215,8 @@ class CopilotServer(LanguageServer):
             "scheduler": {**dataclasses.asdict(self.scheduler.stats), "running": self.scheduler.running_key,
                           "queued": self.scheduler.pending_keys()},
             "repo_index": self.repo_index.status(),
+            "explain_model": ({"model": self.explain_model_spec(), "state": self.explain_engine.state,
+                               "error": self.explain_engine.error} if self.explain_model_spec() else None),
             "service": self._service_status(),
             "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
         }

@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 
 from copilot.cli.common import err, load_engine, out, settings_from
+from copilot.core.settings import Settings
 from copilot.core.types import CopilotError
 
 
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--symbol", help="Explain only this function/class (NAME or Class.method).")
-@click.option("--adapter", help="Adapter NAME[@VERSION] or folder; default: config, else the base model.")
+@click.option("--adapter", help="Adapter NAME[@VERSION] or folder; default: the base model (with explain.adapter = true: the configured adapter).")
 @click.option("--model", help="Base model (packaged name, folder or cached hub id).")
 @click.option("--backend", type=click.Choice(["auto", "llama.cpp", "transformers", "remote"]),
               help="Inference backend; remote = the team service at remote.url (key: remote.api_key_file or COPILOT_REMOTE_API_KEY).")
@@ -27,6 +28,7 @@ def explain(file, symbol, adapter, model, backend, as_json, max_tokens):
     from indexer.languages import language_for_path
 
     settings = settings_from(model=model, adapter=adapter, backend=backend, explain={"max_new_tokens": max_tokens})
+    settings = explain_settings(settings, model_flag=model, adapter_flag=adapter)
     es = settings.explain
     src = read_source(file, limit=es.max_input_chars * 8)
     for note in src.notes:
@@ -55,3 +57,20 @@ def explain(file, symbol, adapter, model, backend, as_json, max_tokens):
     if as_json:
         click.echo(json.dumps({"path": str(file), "model": eng.model_name, "adapter": key,
                                "notes": src.notes, "sections": results}, ensure_ascii=False, indent=2))
+
+
+def explain_settings(settings: Settings, *, model_flag: str | None = None, adapter_flag: str | None = None) -> Settings:
+    """The settings explanations run with: the configured adapter only with `explain.adapter` (or --adapter), and
+    `explain.model` as the base when it is set (and no --model flag), then without the completion adapter,
+    which is trained for another base."""
+    import dataclasses
+
+    if adapter_flag is None and settings.adapter and not settings.explain.adapter:
+        settings = dataclasses.replace(settings, adapter="")  # explain.adapter = false: the base explains
+    em = settings.explain.model.strip()
+    if model_flag or not em or em == settings.model or settings.backend == "remote":
+        return settings
+    if settings.adapter and not adapter_flag:
+        err.print(f"[yellow]note:[/] explain.model = {em}: explaining without the adapter {settings.adapter} "
+                  f"(trained for {settings.model})")
+    return dataclasses.replace(settings, model=em, adapter=adapter_flag or "")

@@ -165,6 +165,7 @@ class Explanation:
     model: str
     adapter: str | None
     truncated: bool = False  # input was bounded (huge file)
+    unquoted: int = 0  # code spans the model wrote naming something the code does not contain (backticks dropped)
 
 
 @dataclass(frozen=True)

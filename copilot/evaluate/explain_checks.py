@@ -6,7 +6,7 @@
 - **invented names**: the share of the explanation's code spans (`like_this`) that name an identifier the code
   (and what it imports) does not contain;
 - **repetition**: the share of a file overview's sentences that say again what a section of the same explanation
-  says (their words overlap by half or more).
+  says (their words overlap by half or more); **repeated**: the same within one explanation.
 
 Facts are read with tree-sitter for Python; for other languages only the identifiers are collected (so
 `invented` is checked, `coverage` is not).
@@ -17,63 +17,13 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
-from dataclasses import dataclass, field
+
+from copilot.serve.explain_end import code_spans  # noqa: F401  (re-exported: what the checks read)
+from indexer.code_facts import CodeFacts, code_facts  # noqa: F401  (re-exported: the checks' facts)
 
 _SENTENCE_END = re.compile(r"""[.!?](?:[)\]"'*_`]*)$|```$""")
-_CODE_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KNOWN = set(dir(builtins)) | set(keyword.kwlist) | {"self", "cls"}
-
-
-@dataclass
-class CodeFacts:
-    params: set[str] = field(default_factory=set)
-    raises: set[str] = field(default_factory=set)
-    returns: bool = False
-    attributes: set[str] = field(default_factory=set)
-    names: set[str] = field(default_factory=set)  # every identifier in the code
-
-    def items(self) -> list[str]:
-        """What an explanation should mention: each parameter, exception and assigned attribute, and
-        'return' when the code returns a value."""
-        return sorted(self.params) + sorted(self.raises) + sorted(self.attributes) + (["return"] if self.returns else [])
-
-
-def code_facts(code: str, language: str | None) -> CodeFacts:
-    facts = CodeFacts(names=set(_IDENT.findall(code)))
-    if language != "python":
-        return facts
-    from indexer.languages import get_parser
-
-    data = code.encode("utf-8")
-    root = get_parser("python").parse(data).root_node
-
-    def text(n) -> str:
-        return data[n.start_byte:n.end_byte].decode("utf-8", "replace")
-
-    stack = [root]
-    while stack:
-        n = stack.pop()
-        stack.extend(n.children)
-        if n.type == "parameters":
-            for p in n.named_children:
-                ident = p if p.type == "identifier" else next(
-                    (c for c in p.named_children if c.type == "identifier"), None)
-                if ident is not None and text(ident) not in ("self", "cls"):
-                    facts.params.add(text(ident))
-        elif n.type == "raise_statement" and n.named_children:
-            exc = n.named_children[0]
-            exc = exc.child_by_field_name("function") or exc if exc.type == "call" else exc
-            name = text(exc).split(".")[-1]
-            if _IDENT.fullmatch(name):
-                facts.raises.add(name)
-        elif n.type == "return_statement" and n.named_children:
-            facts.returns = True
-        elif n.type == "assignment":
-            left = n.child_by_field_name("left")
-            if left is not None and left.type == "attribute" and text(left).startswith("self."):
-                facts.attributes.add(text(left).split(".", 1)[1])
-    return facts
 
 
 def truncated(text: str) -> bool:
@@ -93,10 +43,6 @@ def mentioned(item: str, text: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9_]){re.escape(item)}(?![A-Za-z0-9_])", text, re.IGNORECASE) is not None
 
 
-def code_spans(text: str) -> list[str]:
-    return _CODE_SPAN.findall(text)
-
-
 def invented(span: str, facts: CodeFacts) -> list[str]:
     """Identifiers of a code span that are neither in the code nor Python's builtins/keywords."""
     return [w for w in _IDENT.findall(span) if w not in facts.names and w not in _KNOWN and not w.isdigit()]
@@ -109,7 +55,7 @@ def file_names(path: str | None) -> set[str]:
 
 def scores(text: str, code: str, language: str | None, path: str | None = None) -> dict[str, float]:
     """On the 0-100 scale of the other metrics: truncated (100 = cut off), coverage (when the code has facts
-    to cover), invented (share of code spans, when there are spans). Only the keys that apply are present, so
+    to cover), repeated (when there are sentences), invented (share of code spans, when there are spans). Only the keys that apply are present, so
     averages skip explanations a measure does not apply to."""
     facts = code_facts(code, language)
     facts.names |= file_names(path)
@@ -117,6 +63,8 @@ def scores(text: str, code: str, language: str | None, path: str | None = None) 
     items = facts.items() if language == "python" else []
     if items:
         out["coverage"] = 100.0 * sum(mentioned(i, text) for i in items) / len(items)
+    if sentences(text):
+        out["repeated"] = repeated(text)
     spans = code_spans(text)
     if spans:
         out["invented"] = 100.0 * sum(bool(invented(s, facts)) for s in spans) / len(spans)
@@ -136,6 +84,14 @@ def sentences(text: str) -> list[str]:
 
 def _words(sentence: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(sentence)} - _STOP
+
+
+def repeated(text: str, threshold: float = 0.5) -> float:
+    """0-100: the share of an explanation's sentences that say again what an earlier sentence of it said (the
+    single-unit counterpart of `repetition`: a small model restating itself)."""
+    own = [w for w in (_words(s) for s in sentences(text)) if w]
+    rep = sum(any(len(w & o) / len(w | o) >= threshold for o in own[:i]) for i, w in enumerate(own))
+    return 100.0 * rep / len(own) if own else 0.0
 
 
 def repetition(overview: str, sections: list[str], threshold: float = 0.5) -> float:

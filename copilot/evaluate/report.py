@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from copilot.core.files import atomic_path, write_text_atomic
-from copilot.evaluate.run import TYPING_GROUP
+from copilot.evaluate.run import EXPLAIN_CHECKS, TYPING_GROUP
 
 TYPING_LABEL = "typing points"
 CONTEXT_LABELS = {"repo": "repo (each pair's stored context before the file, as the server sends it)",
@@ -37,7 +37,7 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, int, float | None
                 out.append((label, metric, int(groups[group]["n"]), base.get("fim_by", {}).get(group, {}).get(metric),
                             ad.get("fim_by", {}).get(group, {}).get(metric)))
     if "explain" in ref:
-        for metric in ("cosine", "rouge_l", "token_f1", "truncated", "coverage", "invented"):
+        for metric in ("cosine", "rouge_l", "token_f1", *EXPLAIN_CHECKS):
             if metric in ref["explain"]:
                 out.append(("explain", metric, int(ref["explain"]["n"]), base.get("explain", {}).get(metric),
                             ad.get("explain", {}).get(metric)))

@@ -32,7 +32,7 @@ from copilot.core.types import UserInputError
 from copilot.evaluate import metrics as M
 from copilot.evaluate import explain_checks
 from indexer.dataset import has_context, row_context
-from indexer.pairs import FIM_KINDS
+from indexer.pairs import FIM_KINDS, explain_pair_parts
 
 CONTEXT_MODES = ("none", "repo")
 TYPING_GROUP = "kind=fim_typing"  # the typing points' aggregate in a summary's "fim_by" (dotted: fim_by.kind=...)
@@ -89,8 +89,9 @@ def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: 
             rec.update(pred=c.text, ref=row["middle"], prompt_tokens=c.prompt_tokens, context_files=len(ctx),
                        **M.score_fim(c.text, row["middle"]))
         elif kind == "explain":
-            code = row.get("middle") or row.get("prompt") or ""
-            e = engine.explain(code, row["path"], adapter, language=row["language"], max_new_tokens=explain_tokens)
+            code, symbol = explain_pair_parts(row)  # the unit, explained as `copilot explain --symbol` does
+            e = engine.explain(code, row["path"], adapter, symbol=symbol, language=row["language"],
+                               max_new_tokens=explain_tokens)
             ref = row["completion"]
             rec.update(pred=e.text, ref=ref, **M.score_explain(e.text, ref),
                        **explain_checks.scores(e.text, code, row["language"], row.get("path")))
@@ -105,7 +106,7 @@ def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: 
     return out
 
 
-EXPLAIN_CHECKS = ("truncated", "coverage", "invented")  # copilot.evaluate.explain_checks
+EXPLAIN_CHECKS = ("truncated", "coverage", "repeated", "invented")  # copilot.evaluate.explain_checks
 
 
 def summarize(recs: list[dict[str, Any]]) -> dict[str, Any]:

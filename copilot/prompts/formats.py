@@ -138,6 +138,40 @@ EXPLAIN_SYSTEM = (
 )
 
 
+def _names(items: list[str], most: int = 6) -> str:
+    shown = [f"`{i}`" for i in items[:most]] + (["…"] if len(items) > most else [])
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def explain_points(code: str, language: str | None) -> str:
+    """What the explanation must cover, read from the code by tree-sitter (a class's public methods, parameters,
+    raised exceptions, the return value, assigned attributes): a small model left to itself mentions about a third of them. Empty for
+    code without such facts (and for languages whose facts are not read)."""
+    from indexer.code_facts import code_facts
+
+    try:
+        f = code_facts(code, language)
+    except Exception:  # a parser failure costs the hint, never the explanation
+        return ""
+    asks = []
+    public = [m for m in f.methods if not m.startswith("_")]
+    if public:
+        asks.append(f"what {'its methods' if len(public) > 1 else 'its method'} {_names(public, 8)} "
+                    f"{'do' if len(public) > 1 else 'does'}")
+    if f.params:
+        asks.append(f"what the parameter{'s' if len(f.params) > 1 else ''} {_names(sorted(f.params))} "
+                    f"{'are' if len(f.params) > 1 else 'is'} for")
+    if f.raises:
+        asks.append(f"when it raises {_names(sorted(f.raises))}")
+    if f.returns:
+        asks.append("what it returns")
+    if f.attributes:
+        asks.append(f"which attributes it sets ({_names(sorted(f.attributes))})")
+    if not asks:
+        return ""
+    return " Say " + (asks[0] if len(asks) == 1 else ", ".join(asks[:-1]) + " and " + asks[-1]) + "."
+
+
 def explain_messages(code: str, path: str, language: str | None, symbol: str | None, truncated: bool = False,
                      others: tuple[str, ...] = ()) -> list[dict]:
     """`others`: for a file's overview, the symbols explained one by one after it (not to be repeated there)."""
@@ -148,13 +182,27 @@ def explain_messages(code: str, path: str, language: str | None, symbol: str | N
     fence = (language or "").replace("tsx", "typescript").replace("cpp", "cpp")
     note = " (the file is long; this is only its beginning)" if truncated else ""
     if symbol:
-        ask = f"Explain what `{symbol}` in `{path}` does, in 2-4 sentences."
+        ask = f"Explain what `{symbol}` in `{path}` does, in 2-4 sentences.{explain_points(code, language)}"
     elif others:
         parts = ", ".join(f"`{o}`" for o in others[:8]) + (", …" if len(others) > 8 else "")
         ask = (f"Give a short overview (2-4 sentences) of what the {lang} file `{path}` is for as a whole{note}. "
                f"Its parts ({parts}) are explained one by one after this overview: do not describe them one by one.")
     else:
-        ask = f"Give a short overview (3-5 sentences) of what the {lang} file `{path}` does{note}."
+        ask = f"Give a short overview (3-5 sentences) of what the {lang} file `{path}` does{note}.{explain_points(code, language)}"
+    return [
+        {"role": "system", "content": EXPLAIN_SYSTEM},
+        {"role": "user", "content": f"{ask}\n\n```{fence}\n{code}\n```"},
+    ]
+
+
+def docstring_messages(code: str, path: str, language: str | None, symbol: str | None) -> list[dict]:
+    """The training prompt of an explain pair, whose answer is the unit's own docstring (usually one line): it
+    asks for the docstring, so an adapter learns the company's words for its code without learning to answer an
+    explanation request in one line (an adapter trained on docstrings under the explanation prompt did:
+    benchmarks/bench_explain.py)."""
+    path = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or path
+    fence = (language or "").replace("tsx", "typescript")
+    ask = f"Write the docstring of `{symbol}` in `{path}`." if symbol else f"Write the docstring of this code in `{path}`."
     return [
         {"role": "system", "content": EXPLAIN_SYSTEM},
         {"role": "user", "content": f"{ask}\n\n```{fence}\n{code}\n```"},

@@ -17,7 +17,7 @@ from typing import Callable
 
 from copilot.core.settings import Settings
 from copilot.serve.explain import explain_sections, later_sections
-from copilot.serve.explain_end import SentenceEnd, code_names, unquote_unknown
+from copilot.serve.explain_end import SentenceEnd, code_names, code_spans, unquote_unknown
 from copilot.serve.heal import Constraint, heal_index_for, split_tail
 from copilot.serve.postprocess import finish_completion, generation_stop_rule, wants_multiline
 from copilot.prompts.formats import FimFormat, explain_prompt, fim_format_for
@@ -285,10 +285,11 @@ class BaseEngine:
                                              repetition_penalty=1.1, should_stop=end.should_stop)
         raw = self.tokenizer.decode(out, skip_special_tokens=True)
         text = end.finish(raw.lstrip(), reason) if reason != "cancelled" else raw.strip()
-        text = unquote_unknown(text, known)  # names come from the code
+        fixed = unquote_unknown(text, known)  # names come from the code
+        unquoted, text = len(code_spans(text)) - len(code_spans(fixed)), fixed
         flush(raw[: len(raw) - len(raw.lstrip())] + text)  # the stream ends exactly where the text does
         return Explanation(path=path, symbol=symbol, text=text, model=self.model_name, adapter=adapter,
-                           truncated=truncated)
+                           truncated=truncated, unquoted=unquoted)
 
     def explain_file(self, source: str, path: str, adapter: str | None = None, *, symbol: str | None = None,
                      on_text: Callable[[str], None] | None = None, on_section: Callable[[str | None], None] | None = None,

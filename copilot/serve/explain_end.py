@@ -50,7 +50,7 @@ class SentenceEnd:
 
     def finish(self, text: str, reason: str) -> str:
         """The final text: cut before the sentence the rule saw starting, or (at the budget) back to the last
-        sentence or paragraph end past a third of the text; an open code fence closed."""
+        sentence or paragraph end past a third of the text; an open code fence closed (dropped when empty)."""
         if reason == "rule" and self.cut is not None:
             text = text[: self.cut]
         elif reason == "length":
@@ -59,7 +59,9 @@ class SentenceEnd:
                 text = text[: ends[-1]]
         text = text.rstrip()
         if text.count("```") % 2 == 1:
-            text += "\n```"
+            head, _, opened = text.rpartition("```")
+            # a fence opened with nothing in it (at most a language tag) goes; one with code in it is closed
+            text = head.rstrip() if re.fullmatch(r"[\w+-]*", opened.strip()) else text + "\n```"
         return text
 
     @staticmethod
@@ -99,6 +101,11 @@ def boundaries(text: str) -> list[int]:
 _SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ALWAYS = set(dir(builtins)) | set(keyword.kwlist) | {"self", "cls"}
+
+
+def code_spans(text: str) -> list[str]:
+    """The inline code spans (`like_this`) of a text."""
+    return _SPAN.findall(text)
 
 
 def code_names(code: str, path: str | None = None) -> frozenset[str]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indexer.dataset import row_context
-from indexer.pairs import FIM_KINDS
+from indexer.pairs import FIM_KINDS, explain_pair_parts
 
 IGNORE = -100
 MAX_CONTEXT_FILES = 4  # the engines take at most four other files' snippets (copilot.serve.base)
@@ -114,18 +114,18 @@ def fit_context(tokenizer, prefix: str, suffix: str, budget: int, suffix_share: 
 
 
 def explain_texts(tokenizer, row: dict[str, Any]) -> tuple[str, str]:
-    """(prompt, completion) of an explain pair, rendered like the engine's explain prompt."""
+    """(prompt, completion) of an explain pair: the unit's code asking for its docstring (prompts.docstring_messages)."""
     from copilot.prompts import formats as prompts
 
-    code = row.get("middle") or row.get("prompt") or ""
-    msgs = prompts.explain_messages(code, row.get("path", ""), row.get("language"), None)
+    code, symbol = explain_pair_parts(row)
+    msgs = prompts.docstring_messages(code, row.get("path", ""), row.get("language"), symbol)
     answer = row.get("completion", "").strip()
     if getattr(tokenizer, "chat_template", None):
         prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         full = tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": answer}], tokenize=False)
         if full.startswith(prompt):
             return prompt, full[len(prompt):]
-    prompt = prompts.explain_prompt(tokenizer, code, row.get("path", ""), row.get("language"), None)
+    prompt = f"{msgs[0]['content']}\n\n{msgs[1]['content']}\n\nDocstring:\n"  # base models without a chat template
     return prompt, answer + (tokenizer.eos_token or "")
 
 

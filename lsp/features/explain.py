@@ -7,8 +7,8 @@ Arguments (positional, or one object with the same names):
                  overview, then each top-level function and class
   token          explainStream only: a progress token the client made up; the server sends
                  $/progress begin, then reports whose `message` is the markdown so far, then end
-Returns {"markdown": str, "sections": int, "truncated": bool}. Explanations run on the same
-one-at-a-time scheduler as completions; a newer explain for the same document replaces it.
+Returns {"markdown": str, "sections": int, "truncated": bool, "model": the base model that wrote it}.
+Explanations run on the same one-at-a-time scheduler as completions; a newer explain for the same document replaces it.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ async def explain(ls: Any, uri: str, rng: Any, on_markdown=None) -> dict[str, An
     doc = open_document(ls, uri)
     if doc is None:
         raise JsonRpcException(message=f"copilot.explain: document not open: {uri}", code=INVALID)
-    engine = _ready_engine(ls)
+    engine, own_adapter = await _explain_engine(ls)
     text, lang_id = doc.source, doc.language_id
     lang = LANG.get(lang_id or "", lang_id or "text")
     path = doc_path(uri) or uri
@@ -82,7 +82,7 @@ async def explain(ls: Any, uri: str, rng: Any, on_markdown=None) -> dict[str, An
     stream = _Stream(ls, on_markdown)
 
     def work(cancel):
-        adapter = ls.ensure_adapter(engine)
+        adapter = ls.ensure_adapter(engine) if own_adapter else None
         if code is not None:
             stream.on_section(symbol)
             return [engine.explain(code, path, adapter, symbol=symbol, language=lang, on_text=stream.on_text,
@@ -96,11 +96,25 @@ async def explain(ls: Any, uri: str, rng: Any, on_markdown=None) -> dict[str, An
 
     results = await _run(ls, "explain:" + uri, work)
     sections = [(ex.symbol, ex.text, ex.truncated) for ex in results]
-    return {"markdown": render(sections), "sections": len(sections), "truncated": any(t for _, _, t in sections)}
+    return {"markdown": render(sections), "sections": len(sections), "truncated": any(t for _, _, t in sections),
+            "model": engine.model_name}
 
 
-def _ready_engine(ls: Any) -> Any:
-    h = ls.engine
+async def _explain_engine(ls: Any) -> tuple[Any, bool]:
+    """(engine, whether the workspace's adapter applies: `explain.adapter`): the completion engine, or with
+    `explain.model` set the explanation model's own engine, loaded on first use (awaited here, so completions keep
+    being served), without the adapter."""
+    spec = ls.explain_model_spec()
+    if spec is None:
+        return _ready_engine(ls.engine), ls.settings.explain.adapter
+    h = ls.explain_engine
+    if h.state == "idle" or h.model != spec:
+        ls.start_explain_engine(spec)
+    await asyncio.get_running_loop().run_in_executor(None, h.wait, 600)
+    return _ready_engine(h), False
+
+
+def _ready_engine(h: Any) -> Any:
     if h.state != "ready":
         why = f"failed to load: {h.error}" if h.state == "failed" else "still loading"
         raise JsonRpcException(message=f"copilot.explain: the model is {why}", code=FAILED)

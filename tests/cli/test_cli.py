@@ -93,3 +93,35 @@ def test_models_lists_the_embedded_default(tmp_path):
     default = [m for m in data["models"] if m["default"]]
     assert default[0]["name"] == "qwen2.5-coder-0.5b" and default[0]["installed"] is True
     assert data["home"] == str(tmp_path)
+
+
+def test_explain_model_setting(tmp_path, tiny_model_dir):
+    """`explain.adapter` decides whether the configured adapter explains; `explain.model` is the base `copilot
+    explain` loads (without the completion adapter, which is trained for another base); --model on the command
+    line wins; a model that is not there is a one-line error."""
+    from helpers.tiny import make_tiny_model
+
+    other = make_tiny_model(tmp_path / "other", seed=3)
+    f = tmp_path / "m.py"
+    f.write_text("def add(a, b):\n    return a + b\n")
+    cfg = tmp_path / "proj"
+    cfg.mkdir()
+    # explain.adapter = false (the default): the configured adapter (which does not exist here) is not loaded
+    (cfg / ".copilot.toml").write_text(f'model = "{tiny_model_dir}"\nadapter = "team"\n')
+    res = run(["explain", str(f), "--max-tokens", "3", "--json"], tmp_path, cwd=cfg)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["adapter"] is None
+    (cfg / ".copilot.toml").write_text(f'model = "{tiny_model_dir}"\nadapter = "team"\n[explain]\nadapter = true\n')
+    assert_one_line_error(run(["explain", str(f), "--max-tokens", "3"], tmp_path, cwd=cfg), "unknown adapter")
+    (cfg / ".copilot.toml").write_text(f'model = "{tiny_model_dir}"\nadapter = "team"\n'
+                                       f'[explain]\nadapter = true\nmodel = "{other}"\n')
+    res = run(["explain", str(f), "--max-tokens", "3", "--json"], tmp_path, cwd=cfg)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["model"] == str(other) and json.loads(res.stdout)["adapter"] is None
+    assert "explaining without the adapter team" in res.stderr
+    res = run(["explain", str(f), "--max-tokens", "3", "--json", "--model", str(tiny_model_dir), "--adapter", ""],
+              tmp_path, cwd=cfg)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["model"] == str(tiny_model_dir)
+    (cfg / ".copilot.toml").write_text(f'model = "{tiny_model_dir}"\n[explain]\nmodel = "no-such-model"\n')
+    assert_one_line_error(run(["explain", str(f), "--max-tokens", "3"], tmp_path, cwd=cfg), "no-such-model")

@@ -72,3 +72,13 @@ def test_repetition_sees_an_overview_that_says_the_sections_again():
     assert repetition("This module is the warehouse side of order handling, used by the checkout service.",
                       sections) == 0.0
     assert repetition("", sections) == 0.0 and repetition(twice, []) == 0.0
+
+
+def test_repeated_sees_an_explanation_that_restates_itself():
+    from copilot.evaluate.explain_checks import repeated
+
+    text = ("`restock` adds a positive quantity to the stock of an item. It raises ValueError for other amounts. "
+            "In short, restock adds a positive quantity to an item's stock.")
+    assert abs(repeated(text) - 100 / 3) < 1e-9
+    assert repeated("`restock` adds stock for an item. It raises ValueError for zero or negative amounts.") == 0.0
+    assert scores(text, "def restock(sku, quantity):\n    pass\n", "python")["repeated"] == repeated(text)

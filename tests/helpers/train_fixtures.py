@@ -38,10 +38,13 @@ def fim_pair(i: int, split: str = "train", language: str = "python") -> Training
 def explain_pair(i: int, split: str = "train") -> TrainingPair:
     name, args, body = FUNCS[i % len(FUNCS)]
     code = f"def {name}({args}):\n    {body}\n"
-    return TrainingPair(
-        kind="explain", prompt=code, completion=f"Computes {name} of {args}.", repo="demo", path=f"pkg/e{i}.py",
+    from indexer.pairs import explain_prompt
+
+    return TrainingPair(  # laid out as the indexer writes it
+        kind="explain", prompt=explain_prompt(code.rstrip(), f"pkg/e{i}.py", "python", "function", name),
+        completion=f"Computes {name} of {args}.", repo="demo", path=f"pkg/e{i}.py",
         commit=f"e{i:03d}", commit_time=1_700_000_000 + i, language="python", span_start=0, span_end=1,
-        prefix="", middle=code, suffix="", split=split, multiline=False,
+        prefix="", middle="", suffix="", split=split, multiline=False,
     )
 
 

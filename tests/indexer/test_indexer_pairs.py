@@ -176,3 +176,17 @@ def test_explain_pairs_from_leading_comments():
 def test_code_without_docstring_keeps_leading_comment_units_whole():
     (unit,) = extract_units(SERVER_GO, "go", "s.go")
     assert code_without_docstring(unit) == unit.text
+
+
+def test_explain_pair_parts_give_back_the_code_and_the_name():
+    """Training and evaluation hand the engine the pair's code and symbol, not its whole prompt: the code is not
+    fenced twice and the pair's folders never reach the model."""
+    from indexer.pairs import explain_pair_parts
+
+    units = extract_units(UTILS_PY_V3, "python", "src/utils.py")
+    pairs = explain_pairs(units, PairConfig(), repo="r", commit="c", commit_time=5)
+    for p, u in zip(pairs, [u for u in units if u.docstring]):
+        code, name = explain_pair_parts(p.to_row())
+        assert name == u.qualname and code == code_without_docstring(u)
+        assert "```" not in code and "src/" not in code
+    assert explain_pair_parts({"prompt": "free text", "middle": ""}) == ("free text", None)

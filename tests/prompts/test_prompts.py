@@ -82,3 +82,23 @@ def test_explain_prompts_name_the_file_not_its_folders():
     for path in ("/tmp/copilot-e2e-x/workspace/bar/mathy.py", "C:\\src\\bar\\mathy.py", "bar/mathy.py"):
         text = explain_messages("def f():\n    pass\n", path, "python", None)[1]["content"]
         assert "`mathy.py`" in text and "bar" not in text and "tmp" not in text
+
+
+def test_explain_prompt_asks_for_what_the_code_does():
+    """The facts tree-sitter reads (parameters, raised exceptions, return value, assigned attributes) are asked
+    for by name in a symbol's prompt and a one-unit file's overview; a file overview followed by its sections
+    does not list them (the sections cover them)."""
+    from copilot.prompts.formats import explain_messages, explain_points
+
+    code = ("def restock(self, sku, quantity):\n    if quantity <= 0:\n        raise ValueError('no')\n"
+            "    self.total = quantity\n    return self.total\n")
+    ask = explain_messages(code, "inv.py", "python", "restock")[1]["content"].split("```")[0]
+    for part in ("`quantity` and `sku` are for", "when it raises `ValueError`", "what it returns",
+                 "which attributes it sets (`total`)"):
+        assert part in ask, ask
+    assert "`quantity`" in explain_messages(code, "inv.py", "python", None)[1]["content"].split("```")[0]
+    overview = explain_messages(code, "inv.py", "python", None, others=("restock", "other"))[1]["content"]
+    assert "`quantity`" not in overview.split("```")[0]
+    assert explain_points("x = 1\n", "python") == ""  # nothing to ask for
+    assert explain_points("function f(a) { return a; }", "javascript") == ""  # facts are read for Python only
+    assert explain_points("def f(:\n", "python") == ""  # broken code: no hint, never an error

@@ -43,6 +43,8 @@ def test_at_the_budget_it_trims_to_the_last_sentence_and_closes_a_fence():
     assert reason == "length" and final == "Adds numbers." and shown == final  # the half example is dropped
     final, shown, _ = _run(["```", "python", "\nx", " =", " 1", "\n"], budget=6)
     assert final == "```python\nx = 1\n```"  # nothing to trim back to: the open fence is closed
+    final, shown, _ = _run(["Opens", " the", " file", ".", "\n", "```", "\n"], budget=40)
+    assert final == "Opens the file." and shown == final  # an opened fence with nothing in it is dropped
     toks = ["Adds", " two", " numbers", ".", " The", " result", " is", " the"]
     final, shown, _ = _run(toks, budget=8)
     assert final == "Adds two numbers." and shown == final  # " The result is the" was never shown

@@ -65,6 +65,9 @@ def test_loss_mask_covers_exactly_the_middle_and_end_of_text(tiny_model):  # noq
     answer = tok.decode([t for t in ex.labels if t != IGNORE])
     assert answer == "Computes sub of a, b.<|im_end|>\n"
     assert tok.decode(ex.input_ids).endswith("<|im_start|>assistant\n" + answer)
+    prompt = tok.decode([t for t, lab in zip(ex.input_ids, ex.labels) if lab == IGNORE])
+    # asked for as a docstring (its answer is one), the code fenced once, the folders left out
+    assert "Write the docstring of `sub` in `e1.py`." in prompt and prompt.count("```") == 2 and "pkg/" not in prompt
 
 
 def test_typing_points_are_encoded_like_every_fim_pair(tiny_model):  # noqa: F811
