@@ -34,7 +34,7 @@ def truncated(text: str) -> bool:
     last = lines[-1]
     if last.startswith("#"):  # a heading with nothing under it
         return True
-    return not _SENTENCE_END.search(last)
+    return not _SENTENCE_END.search(last) or re.fullmatch(r"(?:\d+|[a-zA-Z])\.[)\]*_]*", last) is not None
 
 
 def mentioned(item: str, text: str) -> bool:

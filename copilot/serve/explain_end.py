@@ -23,8 +23,12 @@ _BOUNDARY = re.compile(r"""[.!?][)\]"'*_`]*(?=\s)|\n\n""")
 _SENTENCE_END = re.compile(r"""(?:[.!?][)\]"'*_`]*|```)\s*$""")  # not ":" — it promises what follows
 
 
+_LIST_MARK = re.compile(r"(?:^|\n)[ \t]*(?:\d+|[a-zA-Z])\.[)\]*_]*\s*$")  # "2." opening a list item is no sentence end
+
+
 def ends_sentence(text: str) -> bool:
-    return bool(_SENTENCE_END.search(text)) and not text.rstrip().endswith(("e.g.", "i.e."))
+    return (bool(_SENTENCE_END.search(text)) and not text.rstrip().endswith(("e.g.", "i.e."))
+            and not _LIST_MARK.search(text))
 
 
 class SentenceEnd:
@@ -95,7 +99,7 @@ class SentenceEnd:
 def boundaries(text: str) -> list[int]:
     """Offsets just after each sentence end that whitespace follows, and after each paragraph break (a list
     item or a code line alone does not end what is shown)."""
-    return [m.end() for m in _BOUNDARY.finditer(text)]
+    return [m.end() for m in _BOUNDARY.finditer(text) if not _LIST_MARK.search(text, 0, m.end())]
 
 
 _SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")

@@ -82,3 +82,8 @@ def test_repeated_sees_an_explanation_that_restates_itself():
     assert abs(repeated(text) - 100 / 3) < 1e-9
     assert repeated("`restock` adds stock for an item. It raises ValueError for zero or negative amounts.") == 0.0
     assert scores(text, "def restock(sku, quantity):\n    pass\n", "python")["repeated"] == repeated(text)
+
+
+def test_a_text_ending_in_a_list_number_is_truncated():
+    assert truncated("It does two things.\n\n1. Reads.\n\n2.")
+    assert not truncated("It does two things.\n\n1. Reads.\n2. Writes.")

@@ -7,6 +7,8 @@ def test_sentence_ends():
     assert ends_sentence("It returns the sum.") and ends_sentence("```")
     assert not ends_sentence("It does the following:")  # a colon promises more
     assert not ends_sentence("It returns the") and not ends_sentence("for example e.g.")
+    assert not ends_sentence("It does two things.\n\n1. Reads.\n\n2.")  # a list item's number opens it
+    assert ends_sentence("It returns 2.") and ends_sentence("1. Reads the file.")
 
 
 def _run(tokens: list[str], budget: int):
@@ -80,3 +82,10 @@ def test_the_stream_is_fixed_as_the_final_text_is():
     final = fix(raw)
     flush(final)
     assert "".join(shown) == final and "`helper`" not in final and "`add`" in final
+
+
+def test_a_list_number_is_not_where_a_text_ends():
+    """`copilot demo` once ended "…an empty dictionary `counts`.\n\n2." : the number of the next list item."""
+    toks = ["Intro", ".", "\n\n1", ".", " Reads", ".\n\n2", ".", " Writes", " the", " file", " and"]
+    final, shown, reason = _run(toks, budget=10)  # the rule looks at "…2." before " Writes" and goes on
+    assert reason == "length" and final == "Intro.\n\n1. Reads." and shown.strip() == final
