@@ -18,10 +18,9 @@ import builtins
 import keyword
 import re
 
-from copilot.serve.explain_end import code_spans  # noqa: F401  (re-exported: what the checks read)
+from copilot.serve.explain_end import code_spans, ends_sentence  # code_spans re-exported: what the checks read
 from indexer.code_facts import CodeFacts, code_facts  # noqa: F401  (re-exported: the checks' facts)
 
-_SENTENCE_END = re.compile(r"""[.!?](?:[)\]"'*_`]*)$|```$""")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KNOWN = set(dir(builtins)) | set(keyword.kwlist) | {"self", "cls"}
 
@@ -34,7 +33,7 @@ def truncated(text: str) -> bool:
     last = lines[-1]
     if last.startswith("#"):  # a heading with nothing under it
         return True
-    return not _SENTENCE_END.search(last) or re.fullmatch(r"(?:\d+|[a-zA-Z])\.[)\]*_]*", last) is not None
+    return not ends_sentence(last)
 
 
 def mentioned(item: str, text: str) -> bool:

@@ -175,11 +175,8 @@ def explain_points(code: str, language: str | None) -> str:
 def explain_messages(code: str, path: str, language: str | None, symbol: str | None, truncated: bool = False,
                      others: tuple[str, ...] = ()) -> list[dict]:
     """`others`: for a file's overview, the symbols explained one by one after it (not to be repeated there)."""
-    # Only the file's name: folders are not content (a model explains "for a bar" from a folder named bar),
-    # and an editor's absolute path would leak into the text.
-    path = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or path
+    path = _file_name(path)
     lang = LANGUAGE_NAMES.get(language or "", language or "")
-    fence = (language or "").replace("tsx", "typescript").replace("cpp", "cpp")
     note = " (the file is long; this is only its beginning)" if truncated else ""
     if symbol:
         ask = f"Explain what `{symbol}` in `{path}` does, in 2-4 sentences.{explain_points(code, language)}"
@@ -189,10 +186,7 @@ def explain_messages(code: str, path: str, language: str | None, symbol: str | N
                f"Its parts ({parts}) are explained one by one after this overview: do not describe them one by one.")
     else:
         ask = f"Give a short overview (3-5 sentences) of what the {lang} file `{path}` does{note}.{explain_points(code, language)}"
-    return [
-        {"role": "system", "content": EXPLAIN_SYSTEM},
-        {"role": "user", "content": f"{ask}\n\n```{fence}\n{code}\n```"},
-    ]
+    return _messages(ask, code, language)
 
 
 def docstring_messages(code: str, path: str, language: str | None, symbol: str | None) -> list[dict]:
@@ -200,9 +194,19 @@ def docstring_messages(code: str, path: str, language: str | None, symbol: str |
     asks for the docstring, so an adapter learns the company's words for its code without learning to answer an
     explanation request in one line (an adapter trained on docstrings under the explanation prompt did:
     benchmarks/bench_explain.py)."""
-    path = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or path
-    fence = (language or "").replace("tsx", "typescript")
+    path = _file_name(path)
     ask = f"Write the docstring of `{symbol}` in `{path}`." if symbol else f"Write the docstring of this code in `{path}`."
+    return _messages(ask, code, language)
+
+
+def _file_name(path: str) -> str:
+    """Only the file's name: folders are not content (a model explains "for a bar" from a folder named bar), and
+    an editor's absolute path would leak into the text."""
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or path
+
+
+def _messages(ask: str, code: str, language: str | None) -> list[dict]:
+    fence = (language or "").replace("tsx", "typescript")
     return [
         {"role": "system", "content": EXPLAIN_SYSTEM},
         {"role": "user", "content": f"{ask}\n\n```{fence}\n{code}\n```"},
