@@ -72,7 +72,7 @@ class TrainSettings:
         metadata={"help": "Modules that get LoRA weights (attention and MLP projections)."},
     )
     learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate."})
-    max_seq_len: int = field(default=512, metadata={"help": "Longest training sequence in tokens."})
+    max_seq_len: int = field(default=1024, metadata={"help": "Longest training sequence in tokens: room for what the server sends (512 tokens of code, 256 of repository context) and the middle."})
     batch_tokens: int = field(default=2048, metadata={"help": "Tokens per optimizer step (packed)."})
     quantize: str = field(default="auto", metadata={"help": "auto, 4bit or none. auto = NF4 QLoRA on a GPU, fp32 LoRA on CPU (faster there)."})
 

@@ -28,15 +28,16 @@ class FimFormat:
     orders: tuple[str, ...] = field(default=("psm", "spm"))
 
     def build(self, prefix: str, suffix: str, order: str = "psm", *, path: str | None = None,
-              context: tuple[tuple[str, str], ...] | list[tuple[str, str]] = ()) -> str:
-        """The FIM prompt text. `context` = (path, snippet) from other files, placed first.
+              context: tuple[tuple[str, str], ...] | list[tuple[str, str]] = (), spm_header: bool = False) -> str:
+        """The FIM prompt text. `context` = (path, snippet) from other files, placed first, then the file's path.
 
-        Suffix-first prompts get no repository header: adapters learn that order without one, and with
-        it the model writes a file's first line (`from __future__ import annotations`) wherever the
-        cursor is (company@1 at 10 typing points in real files: 10 of 10 suffix-first completions with
-        the header were such a line; without it they complete the code, as prefix-suffix-middle does)."""
+        Suffix-first prompts get that header only with `spm_header`: for adapters that learned the order with
+        it (manifest `training.spm_header`). An adapter that learned suffix-first without the header, shown
+        one, writes a file's first line (`from __future__ import annotations`) wherever the cursor is
+        (company@1 at 10 typing points in real files: 10 of 10). The header comes before the suffix, so
+        typing (which appends to the prefix, last) keeps it and the KV cache behind it valid."""
         head = ""
-        if self.file_sep and (context or path) and order != "spm":
+        if self.file_sep and (context or path) and (order != "spm" or spm_header):
             for cpath, snippet in context:
                 head += f"{self.file_sep}{cpath}\n{snippet.rstrip()}\n"
             if path:

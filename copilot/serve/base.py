@@ -91,6 +91,11 @@ class BaseEngine:
             return "psm"
         return "psm" if self.spm_costs_quality(adapter) else "spm"
 
+    def spm_header(self, adapter: str | None) -> bool:
+        """Whether the adapter learned suffix-first prompts that open with the repository header (adapters
+        trained since it was added; older ones learned that order bare, and the base model never learned it)."""
+        return bool(adapter) and bool(self._adapter_meta.get(adapter, {}).get("training", {}).get("spm_header"))
+
     SPM_TOLERANCE = 2.0  # edit-similarity points suffix-first may lose before "auto" prefers quality
 
     def spm_costs_quality(self, adapter: str | None) -> bool:
@@ -166,11 +171,13 @@ class BaseEngine:
                 anchors.pop(next(iter(anchors)))
         return window, suffix
 
-    def _stable_tokens(self, fim, prompt: str, p_prompt: str, suffix: str, order: str, path, ctx) -> int:
+    def _stable_tokens(self, fim, prompt: str, p_prompt: str, suffix: str, order: str, path, ctx,
+                       spm_header: bool = False) -> int:
         """How many leading prompt tokens the next keystroke's prompt will very likely share: everything before
         the cursor's line (typing edits only that line). Two tokens of margin: a token may span the cut."""
         line_start = p_prompt[: p_prompt.rfind("\n") + 1]
-        other = fim.build(line_start + "\x00", suffix, order=order, path=path, context=ctx)  # differs from here on
+        other = fim.build(line_start + "\x00", suffix, order=order, path=path, context=ctx,
+                          spm_header=spm_header)  # differs from here on
         common = os.path.commonprefix([prompt, other])
         return max(0, len(self.tokenizer.encode(common, add_special_tokens=False)) - 2)
 
@@ -190,9 +197,10 @@ class BaseEngine:
         if not strip_ws and getattr(cs, "token_healing", True) and self.supports_healing:
             p_prompt, tail = split_tail(p_prompt)
         ctx = tuple(context)[:4]
-        prompt = fim.build(p_prompt, s, order=order, path=path if ctx else None, context=ctx)
+        spm_header = self.spm_header(adapter)
+        prompt = fim.build(p_prompt, s, order=order, path=path if ctx else None, context=ctx, spm_header=spm_header)
         ids = self.tokenizer.encode(prompt, add_special_tokens=False)
-        warm_until = self._stable_tokens(fim, prompt, p_prompt, s, order, path if ctx else None, ctx)
+        warm_until = self._stable_tokens(fim, prompt, p_prompt, s, order, path if ctx else None, ctx, spm_header)
         return _Prompt(order, ids, warm_until, strip_ws, tail)
 
     def warm(self, prefix: str, suffix: str, adapter: str | None = None, *, path: str | None = None, context=(),

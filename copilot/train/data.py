@@ -7,9 +7,12 @@ on the completion only, and pack them into fixed-size rows.
   a resumed run sees the same data).
   A pair mined with repository context (its `context` column: what the server would have sent at that cursor)
   opens its prompt with it exactly as the serving engine builds one: `FimFormat.build(prefix, suffix, order,
-  path=the row's path, context=its first four snippets)`, which puts them (and the path) before the file in
-  prefix-suffix-middle prompts only; the prefix and suffix get what the context leaves of the budget. A context
-  may take at most half of it: past that its last (least important) snippets are left out, as a smaller
+  path=the row's path, context=its first four snippets, spm_header=True)`, which puts them (and the path)
+  before the file in both orders (suffix-first too: the manifest records `spm_header`, and the engines show
+  the header in that order only to adapters that learned it). The prefix and suffix get at most
+  `code_tokens` (the recipe's, default the server's `completion.context_tokens`), the context on top of
+  them as the server adds it, within what the middle leaves of max_seq_len. A context may take at most
+  half of that: past that its last (least important) snippets are left out, as a smaller
   `context.tokens` would. `context=False` (the recipe's `context = false`) trains without it.
   The middle ends with the end-of-text token, so the adapted model learns to stop.
 - Explain pairs go through the chat template (the same messages the engine's explain uses); the
@@ -135,34 +138,36 @@ def encode_pair(tokenizer, prompt: str, completion: str) -> Example:
 
 
 def fim_prompt(tokenizer, fmt, row: dict[str, Any], order: str, budget: int, suffix_share: float = 0.25,
-               context: bool = True) -> tuple[str, str]:
+               context: bool = True, code_tokens: int = 0) -> tuple[str, str]:
     """A FIM row's prompt as the serving engine builds it: `fmt.build(prefix, suffix, order, path=..., context=...)`
-    with the row's stored context and, when there is one, its path (the format shows them in prefix-suffix-middle
-    prompts only); the prefix and suffix fitted to what the context leaves of `budget` tokens. The context takes
-    at most half of the budget: its last snippets go first. -> (prompt, "shown" | "trimmed" (some snippets left
-    out) | "left_out" (all) | "" (none, or not shown in this order))."""
+    with the row's stored context and, when there is one, its path (before the file, in both orders); the prefix
+    and suffix fitted to what the context leaves of `budget` tokens, and to at most `code_tokens` (0: no cap) as
+    the server fits them to `completion.context_tokens`, the context coming on top. The context takes at most half of the budget: its last snippets go first. -> (prompt, "shown" | "trimmed"
+    (some snippets left out) | "left_out" (all) | "" (none, or not shown in this order))."""
     ctx = row_context(row)[:MAX_CONTEXT_FILES] if context else ()
     path = row.get("path") or None
     head, how, full = 0, "", len(ctx)
     if ctx:
         bare = len(_ids(tokenizer, fmt.build("", "", order)))
         while ctx:
-            head = len(_ids(tokenizer, fmt.build("", "", order, path=path, context=ctx))) - bare
+            head = len(_ids(tokenizer, fmt.build("", "", order, path=path, context=ctx, spm_header=True))) - bare
             if head <= budget // 2:
                 break
             ctx, head = ctx[:-1], 0
         if not ctx:
             how = "left_out"
-        elif head > 0:  # 0: this order shows no header
+        elif head > 0:  # 0: a format without a file separator shows no header
             how = "shown" if len(ctx) == full else "trimmed"
-    prefix, suffix = fit_context(tokenizer, row.get("prefix", ""), row.get("suffix", ""), budget - head, suffix_share)
-    return fmt.build(prefix, suffix, order, path=path if ctx else None, context=ctx), how
+    code = budget - head if code_tokens <= 0 else min(budget - head, code_tokens)
+    prefix, suffix = fit_context(tokenizer, row.get("prefix", ""), row.get("suffix", ""), code, suffix_share)
+    return fmt.build(prefix, suffix, order, path=path if ctx else None, context=ctx, spm_header=True), how
 
 
 def encode_rows(rows, tokenizer, fmt, *, max_seq_len: int, spm_share: float = 0.5, seed: int = 0,
-                suffix_share: float = 0.25, context: bool = True) -> tuple[list[Example], EncodeStats]:
+                suffix_share: float = 0.25, context: bool = True,
+                code_tokens: int = 0) -> tuple[list[Example], EncodeStats]:
     """Turn dataset rows (TrainingPair dicts) into masked token examples (`context`: FIM prompts open with the
-    pairs' stored repository context)."""
+    pairs' stored repository context; `code_tokens`: most tokens of prefix+suffix, 0 = what max_seq_len leaves)."""
     stats = EncodeStats()
     out: list[Example] = []
     eot = end_of_text(tokenizer, fmt)
@@ -185,7 +190,7 @@ def encode_rows(rows, tokenizer, fmt, *, max_seq_len: int, spm_share: float = 0.
                 stats.drop("middle_too_long")
                 continue
             order = fim_order(row, spm_share, seed)
-            prompt, how = fim_prompt(tokenizer, fmt, row, order, budget, suffix_share, context)
+            prompt, how = fim_prompt(tokenizer, fmt, row, order, budget, suffix_share, context, code_tokens)
             ex = encode_pair(tokenizer, prompt, comp)
             stats.spm += order == "spm"
             stats.context += how in ("shown", "trimmed")

@@ -198,7 +198,8 @@ def _prepare_data(data_dir: str | Path, train_split, dmanifest: dict[str, Any], 
         )
     fmt = prompts.detect_fim(tok)
     examples, stats = encode_rows(train_split, tok, fmt, max_seq_len=ts.max_seq_len, spm_share=recipe.spm_share,
-                                  seed=recipe.seed, suffix_share=recipe.suffix_share, context=recipe.context)
+                                  seed=recipe.seed, suffix_share=recipe.suffix_share, context=recipe.context,
+                                  code_tokens=recipe.code_tokens)
     if not examples:
         raise UserInputError(f"no usable training examples in {data_dir} (dropped: {stats.dropped})")
     rows = pack(examples, ts.max_seq_len)
@@ -381,6 +382,7 @@ def _manifest(name: str, run: _Run, data: _Data, recipe: TrainRecipe, base_spec:
             **recipe.to_dict(), "mode": run.mode, "mode_reason": run.why, "steps": run.step,
             "examples": stats.encoded, "packed_rows": len(data.rows), "dropped": stats.dropped,
             "fim_orders": ["psm", "spm"] if recipe.spm_share > 0 else ["psm"],
+            "spm_header": recipe.spm_share > 0 and recipe.context,  # suffix-first rows opened with the header too
             "spm_examples": stats.spm, "context_examples": stats.context,
             "context_trimmed": stats.context_trimmed, "context_left_out": stats.context_left_out, "tokenizer_sha256": data.tok_sha, "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None, "losses": losses[-200:],

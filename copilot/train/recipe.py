@@ -30,6 +30,9 @@ class TrainRecipe:
     rows_per_forward: int = 1  # micro-batch rows; gradient accumulation up to batch_tokens
     gradient_checkpointing: str = "auto"  # auto (GPU only) | on | off
     suffix_share: float = 0.25
+    # Most tokens of a FIM row's prefix+suffix, the context coming on top, as the server sends them
+    # (completion.context_tokens, default 512); 0 = all that max_seq_len leaves.
+    code_tokens: int = 512
     cpu_dtype: str = "auto"  # auto (bf16 where the CPU has native bf16 matmuls, else fp32) | fp32 | bf16
     max_minutes: float = 0.0  # time budget for the loop; 0 = none. The LR schedule is fitted to it after 3 steps.
 

@@ -57,9 +57,15 @@ def test_other_files_context_uses_file_separator(tokenizers):
     fmt = fim_format_for(tokenizers["qwen"])
     p = fmt.build("x = ", "", path="app/main.py", context=[("app/util.py", "def helper():\n    pass\n")])
     assert p.startswith("<|file_sep|>app/util.py\ndef helper():\n    pass\n<|file_sep|>app/main.py\n<|fim_prefix|>x = ")
-    # suffix-first prompts carry no repository header (adapters learn that order without one)
-    spm = fmt.build("x = ", "\n", order="spm", path="app/main.py", context=[("app/util.py", "def helper():\n    pass\n")])
+    # suffix-first prompts carry the header only for adapters that learned it (older ones learned that order bare)
+    ctx = [("app/util.py", "def helper():\n    pass\n")]
+    spm = fmt.build("x = ", "\n", order="spm", path="app/main.py", context=ctx)
     assert spm == "<|fim_suffix|>\n<|fim_prefix|>x = <|fim_middle|>"
+    spm = fmt.build("x = ", "\n", order="spm", path="app/main.py", context=ctx, spm_header=True)
+    assert spm == "<|file_sep|>app/util.py\ndef helper():\n    pass\n<|file_sep|>app/main.py\n<|fim_suffix|>\n<|fim_prefix|>x = <|fim_middle|>"
+    # typing appends at the end: the header and the suffix stay put
+    typed = fmt.build("x = 1", "\n", order="spm", path="app/main.py", context=ctx, spm_header=True)
+    assert typed.startswith(spm[: -len(fmt.middle_tok)])
 
 
 def test_stop_ids_cover_every_sentinel(tokenizers):

@@ -159,3 +159,25 @@ def test_auto_order_prefers_prefix_first_when_suffix_first_evals_worse(engine):
         assert engine.preferred_order("probe") == "psm"
     finally:
         del engine._adapter_meta["probe"]
+
+
+def test_suffix_first_prompt_opens_with_the_header_only_for_adapters_that_learned_it(engine):
+    ctx = (("app/util.py", "def helper(amount):\n    return amount * 2\n"),)
+    engine._adapter_meta["old"] = {"training": {"fim_orders": ["psm", "spm"]}}
+    engine._adapter_meta["new"] = {"training": {"fim_orders": ["psm", "spm"], "spm_header": True}}
+    try:
+        def text(adapter, prefix="x = hel"):
+            pr = engine._prompt(prefix, "\n", adapter, "app/main.py", ctx, "spm")
+            return engine.tokenizer.decode(pr.ids), pr
+
+        old, _ = text("old")
+        new, pr = text("new")
+        assert "app/util.py" not in old and old.startswith("<|fim_suffix|>")
+        assert new.startswith("<|file_sep|>app/util.py\ndef helper(amount):") and "<|fim_suffix|>" in new
+        # the header and the suffix come before the cursor's line: typing on keeps them (and their cache)
+        typed, _ = text("new", "x = help")
+        head = new[: new.index("<|fim_prefix|>")]
+        assert typed.startswith(head) and pr.warm_until >= len(engine.tokenizer.encode(head, add_special_tokens=False)) - 2
+        assert engine.spm_header(None) is False  # the base model never learned suffix-first
+    finally:
+        del engine._adapter_meta["old"], engine._adapter_meta["new"]

@@ -53,7 +53,7 @@ def test_a_row_with_context_renders_the_serving_prompt(tiny_model):  # noqa: F81
     assert (stats.context, stats.context_left_out) == (1, 0)
 
 
-def test_suffix_first_and_recipe_off_get_no_header(tiny_model):  # noqa: F811
+def test_suffix_first_rows_open_with_the_header_and_recipe_off_gets_none(tiny_model):  # noqa: F811
     from copilot.train.data import encode_rows
 
     tok = _tok(tiny_model)
@@ -61,8 +61,10 @@ def test_suffix_first_and_recipe_off_get_no_header(tiny_model):  # noqa: F811
     row = _with_context(1).to_row()
     middle = _ids(tok, row["middle"] + "<|endoftext|>")
     [spm], stats = encode_rows([row], tok, fmt, max_seq_len=256, spm_share=1.0)
-    assert spm.input_ids == _ids(tok, fmt.build(row["prefix"], row["suffix"], "spm")) + middle
-    assert stats.context == 0  # the server sends no header in suffix-first prompts either
+    want = fmt.build(row["prefix"], row["suffix"], "spm", path=row["path"], context=CTX, spm_header=True)
+    assert want.startswith("<|file_sep|>pkg/money.py\n") and "<|file_sep|>pkg/m1.py\n<|fim_suffix|>" in want
+    assert spm.input_ids == _ids(tok, want) + middle
+    assert stats.context == 1  # the engines show this header to adapters whose manifest says spm_header
     [off], stats = encode_rows([row], tok, fmt, max_seq_len=256, spm_share=0.0, context=False)
     assert off.input_ids == _ids(tok, fmt.build(row["prefix"], row["suffix"], "psm")) + middle
     assert stats.context == 0
@@ -94,6 +96,31 @@ def test_context_shares_the_budget_and_is_left_out_when_it_would_crowd_the_file(
     assert bare.input_ids[: len(_ids(tok, "<|fim_prefix|>"))] == _ids(tok, "<|fim_prefix|>")
 
 
+def test_code_is_capped_as_served_and_the_context_comes_on_top(tiny_model):  # noqa: F811
+    """The server fits prefix+suffix to completion.context_tokens and puts the context before them; a training
+    row with room for both (max_seq_len 1024) must hold the same: the code capped at code_tokens, the context
+    whole, rather than the context eating into the code (the 512-token rows gave the code half)."""
+    from copilot.train.data import encode_rows, fit_context
+
+    tok = _tok(tiny_model)
+    fmt = _fmt(tok)
+    long_prefix = "".join(f"value_{i} = compute_{i}(value_{i - 1})\n" for i in range(1, 120))
+    row = dataclasses.replace(_with_context(4), prefix=long_prefix + "def f(x):\n    ").to_row()
+    middle = _ids(tok, row["middle"] + "<|endoftext|>")
+    [capped], stats = encode_rows([row], tok, fmt, max_seq_len=1024, spm_share=0.0, code_tokens=128)
+    prefix, suffix = fit_context(tok, row["prefix"], row["suffix"], 128)
+    want = fmt.build(prefix, suffix, "psm", path=row["path"], context=CTX)
+    assert capped.input_ids == _ids(tok, want) + middle
+    assert stats.context == 1 and stats.context_trimmed == 0
+    assert 100 < len(_ids(tok, prefix + suffix)) <= 128
+    # without the cap the same row's code takes all the room the context leaves: many more prefix lines
+    [uncapped], _ = encode_rows([row], tok, fmt, max_seq_len=1024, spm_share=0.0, code_tokens=0)
+    assert len(uncapped.input_ids) > len(capped.input_ids) + 300
+    # and a row too short for both still gives the context at most half, the code the rest
+    [short], _ = encode_rows([row], tok, fmt, max_seq_len=256, spm_share=0.0, code_tokens=512)
+    assert len(short.input_ids) <= 256 and tok.decode(short.input_ids).startswith("<|file_sep|>pkg/money.py")
+
+
 def test_recipe_option_is_read_and_recorded_in_the_manifest(home, tiny_model, tmp_path):  # noqa: F811
     from copilot.train.loop import train
     from copilot.train.recipe import TrainRecipe, load_recipe
@@ -112,6 +139,7 @@ def test_recipe_option_is_read_and_recorded_in_the_manifest(home, tiny_model, tm
     assert on.training["context_left_out"] == on.training["context_trimmed"] == 0
     assert off.training["context"] is False and off.training["context_examples"] == 0
     assert on.training["fim_orders"] == off.training["fim_orders"] == ["psm"]
+    assert on.training["spm_header"] is False  # no suffix-first rows: nothing learned in that order
 
 
 @pytest.mark.parametrize("order", ["psm", "spm"])
@@ -122,5 +150,5 @@ def test_prompt_helper_matches_format_build(tiny_model, order):  # noqa: F811
     fmt = _fmt(tok)
     row = _with_context(4).to_row()
     prompt, how = fim_prompt(tok, fmt, row, order, budget=2000)
-    assert prompt == fmt.build(row["prefix"], row["suffix"], order, path=row["path"], context=CTX)
-    assert how == ("shown" if order == "psm" else "")
+    assert prompt == fmt.build(row["prefix"], row["suffix"], order, path=row["path"], context=CTX, spm_header=True)
+    assert how == "shown"
