@@ -142,8 +142,9 @@ def fim_prompt(tokenizer, fmt, row: dict[str, Any], order: str, budget: int, suf
     """A FIM row's prompt as the serving engine builds it: `fmt.build(prefix, suffix, order, path=..., context=...)`
     with the row's stored context and, when there is one, its path (before the file, in both orders); the prefix
     and suffix fitted to what the context leaves of `budget` tokens, and to at most `code_tokens` (0: no cap) as
-    the server fits them to `completion.context_tokens`, the context coming on top. The context takes at most half of the budget: its last snippets go first. -> (prompt, "shown" | "trimmed"
-    (some snippets left out) | "left_out" (all) | "" (none, or not shown in this order))."""
+    the server fits them to `completion.context_tokens`, the context coming on top. The context takes at most
+    half of the budget: its last snippets go first. -> (prompt, "shown" | "trimmed" (some snippets left out) |
+    "left_out" (all) | "" (none, or a format without a file separator))."""
     ctx = row_context(row)[:MAX_CONTEXT_FILES] if context else ()
     path = row.get("path") or None
     head, how, full = 0, "", len(ctx)

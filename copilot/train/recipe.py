@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from copilot.core.settings import TrainSettings, _merge
+from copilot.core.settings import CompletionSettings, TrainSettings, _merge
 from copilot.core.types import AdapterManifest, CopilotError, UserInputError
 
 
@@ -31,8 +31,8 @@ class TrainRecipe:
     gradient_checkpointing: str = "auto"  # auto (GPU only) | on | off
     suffix_share: float = 0.25
     # Most tokens of a FIM row's prefix+suffix, the context coming on top, as the server sends them
-    # (completion.context_tokens, default 512); 0 = all that max_seq_len leaves.
-    code_tokens: int = 512
+    # (default: completion.context_tokens' default); 0 = all that max_seq_len leaves.
+    code_tokens: int = field(default_factory=lambda: CompletionSettings().context_tokens)
     cpu_dtype: str = "auto"  # auto (bf16 where the CPU has native bf16 matmuls, else fp32) | fp32 | bf16
     max_minutes: float = 0.0  # time budget for the loop; 0 = none. The LR schedule is fitted to it after 3 steps.
 
