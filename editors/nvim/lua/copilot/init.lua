@@ -29,8 +29,12 @@ local function lsp_config(cmd)
     name = M.name,
     cmd = cmd,
     filetypes = o.filetypes,
-    -- One server per project root; files outside any project share the cwd's server.
+    -- One server per project root; files outside any project share the cwd's server. Buffers that are no
+    -- file (the empty buffer at startup, help, terminals) start none: a server is a model in memory.
     root_dir = function(bufnr, on_dir)
+      if vim.bo[bufnr].buftype ~= "" or vim.api.nvim_buf_get_name(bufnr) == "" then
+        return
+      end
       on_dir(vim.fs.root(bufnr, o.root_markers) or vim.fn.getcwd())
     end,
     init_options = config.server_settings(o),
