@@ -104,3 +104,24 @@ def local_names(text: str, limit: int = 200_000) -> set[str]:
 def local_name_spans(text: str, limit: int = 200_000) -> list[tuple[int, int, str]]:
     """(start, end, name) of each place `local_names` finds a name defined."""
     return [(m.start(), m.end(), m.group(1)) for m in _LOCAL_DEF.finditer(text[:limit])]
+
+
+_USED = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)(\s*\()?")
+_ASSIGNED = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)\s*(?::[^=\n]*)?=(?!=)")
+
+
+_NOT_CODE = re.compile(r'''"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''''
+                       r"|`(?:\\.|[^`\\])*`|/\*[\s\S]*?\*/|//[^\n]*|#[^\n]*")
+
+
+def used_names(text: str, limit: int = 200_000) -> list[str]:
+    """Bare names a file calls (`name(`) or reads as a type (`Name`) outside strings and comments, first use
+    first, less the names it assigns itself: what must come from an import or a definition somewhere."""
+    text = _NOT_CODE.sub(" ", text[:limit])
+    assigned = set(_ASSIGNED.findall(text))
+    out: dict[str, None] = {}
+    for m in _USED.finditer(text):
+        name = m.group(1)
+        if (m.group(2) or name[:1].isupper()) and name not in KEYWORDS and name not in assigned and len(name) >= 3:
+            out.setdefault(name, None)
+    return list(out)

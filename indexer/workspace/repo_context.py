@@ -3,7 +3,9 @@
 1. Definitions of the names used at the cursor (`near_names`) that live in other files: resolved through
    the file's imports where the language has them (Python, JavaScript/TypeScript), else by a unique name in
    the repository; rendered as signature + first line of documentation (+ members for classes), never the
-   whole body.
+   whole body. Then, in a language with imports, the names the file uses but neither defines nor imports
+   (an import line being written: `from .utils import |` while the file calls `format_filename`), each
+   found by a unique definition in the repository.
 2. Then the repository's code chunks most similar (BM25 over identifiers) to the lines before the cursor.
 
 The file being completed never appears. Snippets of one file are joined under its path; the result is at
@@ -13,13 +15,14 @@ Budgets are in tokens, estimated from characters (no tokenizer on the request pa
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from indexer.workspace.imports import JS_LANGS, Imported, parse_imports, resolve_module
 from indexer.workspace.index import WorkspaceIndex, same_family
-from indexer.workspace.near_names import Ref, local_names, refs_near
+from indexer.workspace.near_names import Ref, local_names, refs_near, used_names
 from indexer.workspace.symbols import Definition, tokens_of
 
 CHARS_PER_TOKEN = 3.5
@@ -27,6 +30,7 @@ MAX_DEFINITIONS = 6
 QUERY_LINES = 20
 MIN_CHUNK_CHARS = 80
 IMPORTING = JS_LANGS | {"python"}  # languages whose files name what they import
+PY_BUILTINS = frozenset(dir(builtins))
 _TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$")
 
 
@@ -41,10 +45,16 @@ class FileNames:
 
     imports: dict[str, Imported]
     local: set[str]
+    unresolved: tuple[str, ...] = ()  # names it calls or reads as types without defining or importing them
 
 
 def file_names(text: str, language: str | None) -> FileNames:
-    return FileNames(parse_imports(text, language), local_names(text))
+    imports, local = parse_imports(text, language), local_names(text)
+    unresolved = ()
+    if language in IMPORTING:
+        known = local | set(imports) | PY_BUILTINS if language == "python" else local | set(imports)
+        unresolved = tuple(n for n in used_names(text) if n not in known)
+    return FileNames(imports, local, unresolved)
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,10 @@ class _Resolver:
             return []
         cands.sort(key=lambda d: (d.kind == "impl", d.start_line))
         return cands[:1]
+
+    def unique(self, name: str) -> list[Definition]:
+        """A function or class of that name defined in exactly one other file (not a test's, outside tests)."""
+        return [] if name in self.local else self._unique(name, methods=False)
 
     def _module_of(self, imp: Imported) -> str | None:
         """The module a name imported as a module (or as a submodule: `from pkg import mod`) stands for."""
@@ -143,6 +157,17 @@ def definitions_near(index: WorkspaceIndex, rel: str | None, language: str | Non
                 out.setdefault(d.key, d)
         if len(out) >= limit:
             break
+    for name in names.unresolved:  # what an import still has to bring (a unique definition, never a guess)
+        if len(out) >= limit:
+            break
+        for d in resolver.unique(name):
+            out.setdefault(d.key, d)
+    for name in names.imports:  # then what the file imports from the repository, in import order
+        if len(out) >= limit:
+            break
+        for d in resolver.resolve(Ref(name)):
+            if d.path != rel:
+                out.setdefault(d.key, d)
     return list(out.values())[:limit]
 
 
