@@ -102,3 +102,15 @@ def aggregate(rows: list[dict[str, Any]], metrics: Iterable[str], by: Iterable[s
         for value in sorted(groups):
             result[f"{key}={value}"] = summary(groups[value])
     return result
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+
+
+def context_gives(prefix: str, middle: str, suffix: str, context: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the middle uses a name (3+ characters) that the code around it (the prefix's last 2,000 and the
+    suffix's first 600 characters) lacks and the repository context holds: a pair only context can help."""
+    if not context:
+        return False
+    wanted = set(_NAME.findall(middle)) - set(_NAME.findall(prefix[-2000:] + suffix[:600]))
+    return bool(wanted) and any(not wanted.isdisjoint(_NAME.findall(text)) for _, text in context)

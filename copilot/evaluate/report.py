@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from copilot.core.files import atomic_path, write_text_atomic
-from copilot.evaluate.run import EXPLAIN_CHECKS, TYPING_GROUP
+from copilot.evaluate.run import CONTEXT_GROUP, EXPLAIN_CHECKS, TYPING_GROUP
 
 TYPING_LABEL = "typing points"
+GROUP_LABELS = {TYPING_GROUP: TYPING_LABEL, CONTEXT_GROUP: "needs a name only the context holds",
+                "context_gives=False": "the code around suffices"}
 CONTEXT_LABELS = {"repo": "repo (each pair's stored context before the file, as the server sends it)",
                   "none": "none"}
 
@@ -31,8 +33,9 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, int, float | None
         for metric in ("exact_match", "edit_sim"):
             out.append(("all FIM", metric, int(ref["fim"]["n"]), base.get("fim", {}).get(metric), ad.get("fim", {}).get(metric)))
         groups = ref.get("fim_by", {})
-        for group in sorted(groups, key=lambda g: g != TYPING_GROUP):  # the typing points first (stable sort)
-            label = TYPING_LABEL if group == TYPING_GROUP else group
+        # the typing points first, then the pairs only context can help (stable sort)
+        for group in sorted(groups, key=lambda g: (g != TYPING_GROUP, g != CONTEXT_GROUP)):
+            label = GROUP_LABELS.get(group, group)
             for metric in ("exact_match", "edit_sim"):
                 out.append((label, metric, int(groups[group]["n"]), base.get("fim_by", {}).get(group, {}).get(metric),
                             ad.get("fim_by", {}).get(group, {}).get(metric)))

@@ -36,6 +36,7 @@ from indexer.pairs import FIM_KINDS, explain_pair_parts
 
 CONTEXT_MODES = ("none", "repo")
 TYPING_GROUP = "kind=fim_typing"  # the typing points' aggregate in a summary's "fim_by" (dotted: fim_by.kind=...)
+CONTEXT_GROUP = "context_gives=True"  # pairs whose middle needs a name only the repository context holds
 
 
 def select_examples(test, max_examples: int | None, seed: int = 0) -> list[dict[str, Any]]:
@@ -82,7 +83,10 @@ def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: 
                                "multiline": bool(row["multiline"])}
         t0 = time.perf_counter()
         if kind in FIM_KINDS:
-            ctx = row_context(row) if context == "repo" else ()
+            stored = row_context(row)
+            ctx = stored if context == "repo" else ()
+            if stored:  # the same group whether the context is passed or not
+                rec["context_gives"] = M.context_gives(row["prefix"], row["middle"], row["suffix"], stored)
             c = engine.complete(row["prefix"], row["suffix"], language=row["language"], adapter=adapter,
                                 path=row["path"], context=ctx, multiline=bool(row["multiline"]),
                                 max_new_tokens=max_new_tokens, order=order)
@@ -114,7 +118,8 @@ def summarize(recs: list[dict[str, Any]]) -> dict[str, Any]:
     exp = [r for r in recs if r["kind"] == "explain"]
     s: dict[str, Any] = {}
     if fim:
-        agg = M.aggregate(fim, ["exact_match", "edit_sim"], by=("kind", "multiline", "language"))
+        by = ("kind", "multiline", "language") + (("context_gives",) if any("context_gives" in r for r in fim) else ())
+        agg = M.aggregate(fim, ["exact_match", "edit_sim"], by=by)
         s["fim"] = agg.pop("all")
         s["fim_by"] = agg
     if exp:

@@ -122,3 +122,24 @@ def test_cli_offers_the_option():
 
     out = CliRunner().invoke(eval_cmd, ["--help"]).output
     assert "--context [none|repo]" in out
+
+
+def test_pairs_only_context_can_help_are_their_own_group_in_both_modes(tmp_path):
+    """A middle calling `helper`, which only the stored context defines, counts in "context_gives=True" whether
+    the context is passed or not (the same pairs both ways); a middle the code around already names does not."""
+    from copilot.evaluate import metrics as M
+    from copilot.evaluate.report import table_rows
+    from copilot.evaluate.run import CONTEXT_GROUP, evaluate
+
+    needs = dataclasses.replace(_ctx_pair(1), middle="return helper(a, 0.2)\n", completion="return helper(a, 0.2)\n")
+    data = write_dataset(tmp_path / "ds", [fim_pair(0)], [needs, _ctx_pair(2), fim_pair(3, "test")])
+    for mode in ("repo", "none"):
+        res = evaluate(data, None, engine=RecordingEngine(), record=False, context=mode)
+        groups = res["base"]["fim_by"]
+        assert groups[CONTEXT_GROUP]["n"] == 1 and groups["context_gives=False"]["n"] == 1, groups
+        assert [r.get("context_gives") for r in res["examples"]["base"]] == [True, False, None]
+        assert ("needs a name only the context holds", "exact_match", 1, 0.0, None) in table_rows(res)
+    ctx = (("pkg/money.py", "def helper(amount, rate):"),)
+    assert M.context_gives("x = 1\n", "helper(x)", "\n", ctx)
+    assert not M.context_gives("from money import helper\n", "helper(x)", "\n", ctx)  # the code around names it
+    assert not M.context_gives("x = 1\n", "print(x)", "\n", ctx) and not M.context_gives("", "helper()", "", ())
