@@ -85,7 +85,7 @@ def run_side(engine, rows: list[dict[str, Any]], adapter: str | None, *, order: 
         if kind in FIM_KINDS:
             stored = row_context(row)
             ctx = stored if context == "repo" else ()
-            if stored:  # the same group whether the context is passed or not
+            if row.get("context"):  # mined with context ("[]": none found); the same group in both modes
                 rec["context_gives"] = M.context_gives(row["prefix"], row["middle"], row["suffix"], stored)
             c = engine.complete(row["prefix"], row["suffix"], language=row["language"], adapter=adapter,
                                 path=row["path"], context=ctx, multiline=bool(row["multiline"]),

@@ -162,12 +162,6 @@ def definitions_near(index: WorkspaceIndex, rel: str | None, language: str | Non
             break
         for d in resolver.unique(name):
             out.setdefault(d.key, d)
-    for name in names.imports:  # then what the file imports from the repository, in import order
-        if len(out) >= limit:
-            break
-        for d in resolver.resolve(Ref(name)):
-            if d.path != rel:
-                out.setdefault(d.key, d)
     return list(out.values())[:limit]
 
 

@@ -96,16 +96,6 @@ def test_an_import_being_written_gets_what_the_file_uses_without_importing(repo)
     assert snippets[0].path == "billing.py" and "class Customer" in snippets[0].text
 
 
-def test_what_the_file_imports_from_the_repository_follows_the_names_at_the_cursor(repo):
-    """Nothing at the cursor names a definition: what the file imports from the repository fills the room,
-    in import order, after anything found near the cursor."""
-    prefix = "from billing import Customer, invoice_total\nimport os\n\n\ndef report():\n    "
-    keys = [d.key for d in definitions_near(repo, "report.py", "python", prefix, "\n")]
-    assert [k.split(":")[1] for k in keys] == ["Customer", "invoice_total"], keys
-    near = [d.key for d in definitions_near(repo, "report.py", "python", prefix + "x = invoice_total(", ")\n")]
-    assert near[0].startswith("billing.py:invoice_total:") and near[1].startswith("billing.py:Customer:"), near
-
-
 def test_class_definition_gives_its_fields_and_init(repo):
     prefix = "from billing import Customer\n\nc = Customer("
     text = choose(repo, "app.py", "python", prefix, ")\n", tokens=256, similar=False)[0].text
