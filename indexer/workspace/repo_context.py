@@ -52,7 +52,7 @@ def file_names(text: str, language: str | None) -> FileNames:
     imports, local = parse_imports(text, language), local_names(text)
     unresolved = ()
     if language in IMPORTING:
-        known = local | set(imports) | PY_BUILTINS if language == "python" else local | set(imports)
+        known = local | set(imports) | (PY_BUILTINS if language == "python" else frozenset())
         unresolved = tuple(n for n in used_names(text) if n not in known)
     return FileNames(imports, local, unresolved)
 

@@ -30,8 +30,8 @@ local copilot = require("copilot")
 local inline = require("copilot.inline")
 local dir = vim.fn.tempname()
 vim.fn.mkdir(dir, "p")
--- Outside any project the server's root is the cwd: this folder, so that the server indexes it and not
--- whatever the checkout running the tests holds.
+-- A root marker makes this folder the file's project: the server indexes it, not the cwd (the checkout
+-- running the tests), so the prompt is the same wherever the tests run.
 vim.fn.writefile({}, dir .. "/.copilot.toml")
 local file = dir .. "/mathy.py"
 vim.fn.writefile({ "def add(a, b):", "    return a + b", "", "", "def mul(a, b):", "" }, file)
