@@ -17,6 +17,8 @@ source} (repository-relative paths, as evaluation passes the row's path), "[]" w
 from __future__ import annotations
 
 import json
+import re
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -33,8 +35,10 @@ from indexer.mine.run import clean_version
 from indexer.pairs import FIM_KINDS
 from indexer.workspace.imports import import_spans, parse_imports
 from indexer.workspace.index import Limits, WorkspaceIndex
-from indexer.workspace.near_names import local_name_spans
-from indexer.workspace.repo_context import FileNames, choose
+from indexer.workspace.near_names import local_name_spans, name_uses
+from indexer.workspace.repo_context import IMPORTING, PY_BUILTINS, FileNames, choose, file_names
+
+USED_SCAN_CHARS = 200_000  # as far as `used_names` reads a file
 
 Accept = Callable[[str], bool]  # whether a path is mined at all (the walk's path rules)
 
@@ -143,9 +147,10 @@ class PairContext:
                           ensure_ascii=False)
 
     def _names_of(self, rel: str, text: str, language: str, at: int, n: int) -> FileNames | None:
-        """The names the file without the middle `text[at:at + n]` imports and defines, from the whole file's
-        (read once per file version): its imports when the middle's lines hold no import statement, its
-        definitions less those only the middle makes. None when the middle touches an import (choose then
+        """What the file without the middle `text[at:at + n]` imports, defines and uses without either, as
+        `file_names` reads it from that text, from the whole file's (read once per file version): its imports
+        when the middle's lines hold no import statement, its definitions less those only the middle makes,
+        the names it uses less those only the middle uses. None when the middle touches an import (choose then
         reads the file without the middle)."""
         names = self._names.get(rel)
         if names is None or names.text is not text:
@@ -156,18 +161,80 @@ class PairContext:
         if any(a <= last and first < b for a, b in names.imports):
             return None
         gone = {name for name, spans in names.defined.items() if all(a < at + n and at < b for a, b in spans)}
-        return FileNames(names.parsed, names.local - gone if gone else names.local)
+        local = names.local - gone if gone else names.local
+        if language not in IMPORTING:
+            return FileNames(names.parsed, local)
+        if names.uses is None or not _cut_cleanly(text, at, n, first, names.uses.not_code):
+            return file_names(text[:at] + text[at + n:], language)
+        return FileNames(names.parsed, local, names.unresolved(local, at, at + n))
 
 
 class _Names:
-    """One file version's imports and definitions, with where they are written."""
+    """One file version's imports, definitions and names used, with where they are written."""
 
     def __init__(self, text: str, language: str) -> None:
-        self.text = text
+        self.text, self.language = text, language
         self.parsed = parse_imports(text, language)
         self.imports = import_spans(text, language)
         self.defined: dict[str, list[tuple[int, int]]] = {}
         for a, b, name in local_name_spans(text):
             self.defined.setdefault(name, []).append((a, b))
         self.local = set(self.defined)
+        self.uses = name_uses(text) if language in IMPORTING and len(text) <= USED_SCAN_CHARS else None
 
+    def unresolved(self, local: set[str], start: int, end: int) -> tuple[str, ...]:
+        """The names used outside text[start:end], assigned nowhere outside it, and neither defined (`local`),
+        imported nor built in: `file_names(...).unresolved` of the text without that span."""
+        assert self.uses is not None
+        builtin = PY_BUILTINS if self.language == "python" else frozenset()
+        found: list[tuple[int, str]] = []
+        for name, offsets in self.uses.used.items():
+            if name in local or name in self.parsed or name in builtin:
+                continue
+            outside = [p for p in offsets if not start <= p < end]
+            if outside and all(start <= p < end for p in self.uses.assigned.get(name, ())):
+                found.append((outside[0], name))
+        return tuple(name for _, name in sorted(found))
+
+
+_OPENS = re.compile(r"""["'`#]|/[/*]""")  # where a string or a comment can open
+_WORD = re.compile(r"[\w$]")
+_DEFINING = re.compile(r"\b(?:def|class|function|func|fn|struct|interface|enum|trait|type)$")
+_ANNOTATING = re.compile(r"[\w$]\s*:[^=\n]*$|=$")  # `name: T|` or `name =|`: an assignment read across
+
+
+def _side(c: str) -> str:
+    return "w" if _WORD.match(c) else c if c == "." else " "
+
+
+def _cut_cleanly(text: str, at: int, n: int, first: int, not_code: list[tuple[int, int]]) -> bool:
+    """Whether taking text[at:at + n] out changes no name's reading but those the span holds, so the names
+    the whole file uses (`name_uses`) tell what the file without it uses: no string or comment crosses either
+    end, none opens in the span without closing in it, no name is cut in two or joined, and no call,
+    attribute or assignment reads across the cut."""
+    end = at + n
+    i = bisect_left(not_code, (at, -1))  # the first string or comment starting in the span or after it
+    if i and not_code[i - 1][1] >= at:
+        return False  # a string or comment runs into the span or right up to it
+    pos = at
+    while i < len(not_code) and not_code[i][0] <= end:
+        a, b = not_code[i]
+        if a == end or b > end or _OPENS.search(text, pos, a):
+            return False  # one runs out of the span or from its end, or an unclosed quote before it
+        pos, i = b, i + 1
+    if _OPENS.search(text, pos, end):
+        return False  # an unclosed quote in the span: without it, the line may read differently
+    if at and (text[at - 1] == "/" or _WORD.match(text, at - 1) and (_WORD.match(text, at) or _WORD.match(text, end))):
+        return False  # a name cut in two or joined with the suffix's, or a comment opened across the cut
+    if end < len(text) and _WORD.match(text, end) and n and _side(text[at - 1] if at else "\n") != _side(text[end - 1]):
+        return False  # the suffix's first name reads as an attribute on one side of the cut only
+    if _ANNOTATING.search(text[first:at].rstrip()):
+        return False  # an assignment or annotation being written on the cursor's line
+    before = text[:at].rstrip()
+    if _DEFINING.search(before):
+        return False  # `def |`: what follows the cut is what it defines
+    if before and _WORD.match(before[-1]):
+        opens = (text[at:end].lstrip()[:1], text[end:].lstrip()[:1])
+        if any(c and c in "(:=" for c in opens):
+            return False  # a name's call or assignment reads across the cut
+    return True

@@ -32,6 +32,7 @@ from indexer.languages import (
     parse_language_list,
 )
 from indexer.workspace.bm25 import BM25
+from indexer.workspace.imports import Imported, parse_imports
 from indexer.workspace.symbols import Definition, scan
 from indexer.workspace.walk import WalkStats, path_reason, source_files
 
@@ -65,6 +66,7 @@ class _File:
     size: int
     definitions: list[Definition]
     chunks: list[int]
+    imports: dict[str, Imported] | None = None  # what it imports, read at the first question (re-exports are rare)
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,19 @@ class WorkspaceIndex:
         with self._lock:
             entry = self._files.get(rel)
             return list(entry.definitions) if entry is not None else []
+
+    def imports_of(self, rel: str) -> dict[str, Imported]:
+        """What an indexed file imports (local name -> import), read once per indexed version."""
+        with self._lock:
+            entry = self._files.get(rel)
+            if entry is None:
+                return {}
+            if entry.imports is not None:
+                return entry.imports
+        found = parse_imports(self.text_of(rel) or "", entry.language)
+        with self._lock:
+            entry.imports = found
+        return found
 
     def language_of(self, rel: str) -> str | None:
         with self._lock:

@@ -110,18 +110,39 @@ _USED = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)(\s*\()?")
 _ASSIGNED = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)\s*(?::[^=\n]*)?=(?!=)")
 
 
-_NOT_CODE = re.compile(r'''"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''''
+NOT_CODE = re.compile(r'''"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''''
                        r"|`(?:\\.|[^`\\])*`|/\*[\s\S]*?\*/|//[^\n]*|#[^\n]*")
+_BLANK = re.compile(r"[^\n]")
+
+
+@dataclass(frozen=True)
+class NameUses:
+    """Where a file uses and assigns its bare names (offsets of each, by first use), and its strings and
+    comments, which name nothing: what `used_names` is read from."""
+
+    used: dict[str, list[int]]
+    assigned: dict[str, list[int]]
+    not_code: list[tuple[int, int]]
+
+
+def name_uses(text: str, limit: int = 200_000) -> NameUses:
+    """Names called (`name(`) or read as a type (`Name`) outside strings and comments, and names assigned."""
+    text = text[:limit]
+    not_code = [m.span() for m in NOT_CODE.finditer(text)]
+    code = NOT_CODE.sub(lambda m: _BLANK.sub(" ", m.group(0)), text)  # offsets and lines kept
+    assigned: dict[str, list[int]] = {}
+    for m in _ASSIGNED.finditer(code):
+        assigned.setdefault(m.group(1), []).append(m.start(1))
+    used: dict[str, list[int]] = {}
+    for m in _USED.finditer(code):
+        name = m.group(1)
+        if (m.group(2) or name[:1].isupper()) and name not in KEYWORDS and len(name) >= 3:
+            used.setdefault(name, []).append(m.start(1))
+    return NameUses(used, assigned, not_code)
 
 
 def used_names(text: str, limit: int = 200_000) -> list[str]:
     """Bare names a file calls (`name(`) or reads as a type (`Name`) outside strings and comments, first use
     first, less the names it assigns itself: what must come from an import or a definition somewhere."""
-    text = _NOT_CODE.sub(" ", text[:limit])
-    assigned = set(_ASSIGNED.findall(text))
-    out: dict[str, None] = {}
-    for m in _USED.finditer(text):
-        name = m.group(1)
-        if (m.group(2) or name[:1].isupper()) and name not in KEYWORDS and name not in assigned and len(name) >= 3:
-            out.setdefault(name, None)
-    return list(out)
+    uses = name_uses(text, limit)
+    return [name for name in uses.used if name not in uses.assigned]

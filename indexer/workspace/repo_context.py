@@ -1,12 +1,14 @@
 """What of the repository goes before the file in a fill-in-the-middle prompt, within a token budget.
 
 1. Definitions of the names used at the cursor (`near_names`) that live in other files: resolved through
-   the file's imports where the language has them (Python, JavaScript/TypeScript), else by a unique name in
+   the file's imports where the language has them (Python, JavaScript/TypeScript; through a package's
+   re-exports, `pkg.Name` from `pkg/__init__.py`'s `from .core import Name`), else by a unique name in
    the repository; rendered as signature + first line of documentation (+ members for classes), never the
    whole body. Then, in a language with imports, the names the file uses but neither defines nor imports
    (an import line being written: `from .utils import |` while the file calls `format_filename`), each
    found by a unique definition in the repository.
-2. Then the repository's code chunks most similar (BM25 over identifiers) to the lines before the cursor.
+2. Then the repository's code chunks most similar (BM25 over identifiers) to the lines before the cursor,
+   import lines left out of the query and chunks that are only a file's docstring and imports never offered.
 
 The file being completed never appears. Snippets of one file are joined under its path; the result is at
 most `max_snippets` (path, text) pairs, most important first, which is what the engines accept as `context`.
@@ -22,16 +24,30 @@ from dataclasses import dataclass
 
 from indexer.workspace.imports import JS_LANGS, Imported, parse_imports, resolve_module
 from indexer.workspace.index import WorkspaceIndex, same_family
-from indexer.workspace.near_names import Ref, local_names, refs_near, used_names
+from indexer.workspace.near_names import NOT_CODE, Ref, local_names, refs_near, used_names
 from indexer.workspace.symbols import Definition, tokens_of
 
 CHARS_PER_TOKEN = 3.5
 MAX_DEFINITIONS = 6
+REEXPORT_HOPS = 2  # `pkg.Name` through pkg/__init__.py and a subpackage's, never further
 QUERY_LINES = 20
 MIN_CHUNK_CHARS = 80
 IMPORTING = JS_LANGS | {"python"}  # languages whose files name what they import
 PY_BUILTINS = frozenset(dir(builtins))
+_IMPORT_LINE = re.compile(r"\s*(?:from\s+\S+\s+import\b|import\b[^(]|(?:const|let|var)\s.*=\s*require\()")
 _TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$")
+
+
+def similar_query(prefix: str) -> str:
+    """The code similar code is looked for by: the last QUERY_LINES lines before the cursor that are not import
+    statements (every sibling file imports alike; the names they bring are the definitions' business)."""
+    lines = [line for line in prefix[-4000:].split("\n")[-QUERY_LINES:] if not _IMPORT_LINE.match(line)]
+    return "\n".join(lines)
+
+
+def _only_imports(text: str) -> bool:
+    code = NOT_CODE.sub(" ", text)
+    return all(not line.strip() or _IMPORT_LINE.match(line) for line in code.split("\n"))
 
 
 def is_test_path(rel: str) -> bool:
@@ -79,10 +95,23 @@ class _Resolver:
         return [p for p in resolve_module(module, self.rel or "", self.language, self.index.has, self.index.ending)
                 if p != self.rel]
 
-    def _in_files(self, name: str, files: list[str]) -> list[Definition]:
+    def _in_files(self, name: str, files: list[str], hops: int = REEXPORT_HOPS) -> list[Definition]:
+        """The definition of `name` in the first of `files` that has it; else where one of them imports it
+        from (a package's `__init__.py` re-exporting `from .core import Command`), at most `hops` away."""
         found = [d for d in self.index.named(name) if d.path in files and d.kind != "method"]
         found.sort(key=lambda d: (files.index(d.path), d.kind == "impl", d.start_line))
-        return found[:1]
+        if found or hops <= 0:
+            return found[:1]
+        for f in files:
+            imp = self.index.imports_of(f).get(name)
+            if imp is None or imp.name in (None, "default"):
+                continue
+            there = [p for p in resolve_module(imp.module, f, self.language, self.index.has, self.index.ending)
+                     if p != self.rel and p != f]
+            found = self._in_files(imp.name, there, hops - 1) if there else []
+            if found:
+                return found
+        return []
 
     def _unique(self, name: str, methods: bool, owner: str | None = None) -> list[Definition]:
         cands = [d for d in self.index.named(name) if d.path != self.rel and (d.kind == "method") == methods
@@ -194,7 +223,7 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
             if used + len(text) <= cap and add(d.path, text, "definition"):
                 spans.append((d.path, d.start_line, d.end_line))
     if similar and budget - used >= MIN_CHUNK_CHARS:
-        terms = set(tokens_of("\n".join(prefix[-4000:].split("\n")[-QUERY_LINES:])))
+        terms = set(tokens_of(similar_query(prefix)))
         hits = index.search(terms, k=8, exclude=rel, language=language)
         best = hits[0].score if hits else 0.0
         for h in hits:
@@ -204,6 +233,8 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
             if any(p == h.path and a <= h.end_line and h.start_line <= b for p, a, b in spans):
                 continue
             text = index.read_lines(h.path, h.start_line, h.end_line).strip("\n")
+            if _only_imports(text):
+                continue  # a file's docstring and imports: the names they bring are the definitions' business
             if len(text) > left:
                 text = text[: text.rfind("\n", 0, left)] if "\n" in text[:left] else ""
             if len(text.strip()) < MIN_CHUNK_CHARS // 2:

@@ -26,6 +26,7 @@ MAX_DOC_CHARS = 160
 MAX_OUTLINE_LINES = 10
 MAX_OUTLINE_LINE = 120
 CHUNK_LINES = 40  # longest chunk; longer functions and gaps are cut in windows of this many lines
+TAIL_LINES = 6  # lines after a function, before the next, short enough to be its chunk's end
 FUNCTION_KINDS = frozenset({"function", "method"})
 # Words every language repeats: no use for similarity.
 STOP = frozenset("""self this cls def class return import from const let var function async await if else elif
@@ -227,7 +228,8 @@ def scan(text: str, language: str, path: str, tree: Tree | None = None) -> Scann
 
 
 def _chunks(lines: list[str], functions: list[tuple[int, int]]) -> list[Chunk]:
-    """Outermost functions/methods, and the runs of lines between them, in windows of CHUNK_LINES."""
+    """Outermost functions/methods (with the few lines after one, up to TAIL_LINES, that use it), and the runs
+    of lines between them, in windows of CHUNK_LINES."""
     spans: list[tuple[int, int]] = []
     last_end = -1
     for start, end in sorted(functions):
@@ -237,12 +239,18 @@ def _chunks(lines: list[str], functions: list[tuple[int, int]]) -> list[Chunk]:
         last_end = end
     out: list[tuple[int, int]] = []
     cursor = 0
-    for start, end in spans + [(len(lines), len(lines))]:
+    ends = spans + [(len(lines), len(lines))]
+    for k, (start, end) in enumerate(ends):
         for a in range(cursor, start, CHUNK_LINES):  # the gap before this function
             out.append((a, min(start, a + CHUNK_LINES) - 1))
         for a in range(start, min(end, len(lines) - 1) + 1, CHUNK_LINES):
             out.append((a, min(end, a + CHUNK_LINES - 1)))
         cursor = end + 1
+        if k + 1 < len(ends):  # a few lines after it (`assert_type(hello, ...)`, `app.add(...)`) go with it
+            upto = min(ends[k + 1][0], len(lines))
+            if 0 < upto - cursor <= TAIL_LINES and upto - out[-1][0] <= CHUNK_LINES:
+                out[-1] = (out[-1][0], upto - 1)
+                cursor = upto
     chunks = []
     for a, b in out:
         toks = tokens_of("\n".join(lines[a: b + 1]))

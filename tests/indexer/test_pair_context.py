@@ -5,6 +5,7 @@ pair's own file."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from dataclasses import asdict
 
 import pytest
@@ -170,5 +171,52 @@ def test_names_of_the_file_without_the_middle_match_reading_it_again():
         if got is None:  # the middle touches an import: read again from the file without it
             assert at in (cases[1], cases[3])
             continue
-        assert (got.imports, got.local) == (want.imports, want.local), text[at:at + n]
+        assert got == want, text[at:at + n]
     assert ctx._names_of("m.py", text, "python", cases[2], len("def other():")).local == {"run"}
+
+
+def _cuts(text: str, rng, count: int):
+    """Middles as the miner cuts them: whole statements from their indentation, and spans from anywhere."""
+    lines = text.split("\n")
+    for _ in range(count):
+        if rng.random() < 0.5:
+            i = rng.randrange(len(lines))
+            indent = len(lines[i]) - len(lines[i].lstrip())
+            at = sum(len(line) + 1 for line in lines[:i]) + indent
+            n = len("\n".join(lines[i:i + rng.randint(1, 5)])) - indent
+        else:
+            at, n = rng.randrange(len(text)), rng.randint(1, 80)
+        yield at, max(0, min(n, len(text) - at))
+
+
+@pytest.mark.parametrize("language, paths", [
+    ("python", ["indexer/mine/context.py", "indexer/workspace/repo_context.py", "copilot/cli/main.py",
+                "lsp/server.py"]),
+    ("typescript", ["editors/vscode/src/extension.ts", "editors/vscode/src/logic/request.ts"]),
+])
+def test_what_a_pair_uses_without_importing_is_what_the_server_reads_from_the_file_without_the_middle(
+        language, paths):
+    """The server reads the names a file uses but neither defines nor imports from the whole buffer; the
+    miner reads them from each file version once and takes the middle out. Same names, same order, for any
+    cut: strings, comments, names cut in two and assignments written across the cut included."""
+    import random
+
+    from indexer.mine.context import PairContext
+    from indexer.workspace.repo_context import file_names
+
+    root = Path(__file__).resolve().parents[2]
+    rng = random.Random(18)
+    ctx = PairContext.__new__(PairContext)
+    ctx._names = {}
+    checked = unresolved = 0
+    for rel in paths:
+        text = (root / rel).read_text()
+        for at, n in _cuts(text, rng, 150):
+            got = ctx._names_of(rel, text, language, at, n)
+            if got is None:  # the middle touches an import: the file without it is read again
+                continue
+            want = file_names(text[:at] + text[at + n:], language)
+            assert got == want, (rel, text[at:at + n])
+            checked += 1
+            unresolved += bool(want.unresolved)
+    assert checked > 100 * len(paths) and unresolved

@@ -8,7 +8,7 @@ import pytest
 
 from indexer.workspace.index import WorkspaceIndex
 from indexer.workspace.near_names import Ref, open_call, refs_near
-from indexer.workspace.repo_context import CHARS_PER_TOKEN, choose, definitions_near
+from indexer.workspace.repo_context import CHARS_PER_TOKEN, choose, definitions_near, similar_query
 
 BILLING = '''"""Billing rules."""
 
@@ -96,6 +96,29 @@ def test_an_import_being_written_gets_what_the_file_uses_without_importing(repo)
     assert snippets[0].path == "billing.py" and "class Customer" in snippets[0].text
 
 
+def test_a_name_a_package_re_exports_is_found_where_it_is_defined():
+    """`import shop` then `shop.Cart(`: shop/__init__.py only re-exports Cart (`from .core import Cart as
+    Cart`), so the definition is looked for where the import points, two re-exports deep at most; a change
+    to the package's imports is seen at once."""
+    idx = WorkspaceIndex.from_texts([
+        ("shop/__init__.py", "from .core import Cart as Cart\nfrom .pay import charge\n"),
+        ("shop/core.py", "class Cart:\n    \"\"\"Items being bought.\"\"\"\n\n    items: list\n"),
+        ("shop/pay/__init__.py", "from .cards import charge\n"),
+        ("shop/pay/cards.py", "def charge(cart, card) -> bool:\n    return True\n"),
+        ("shop/legacy.py", "class Basket:\n    pass\n"),
+    ])
+
+    def found(prefix: str) -> list[str]:
+        return [d.key for d in definitions_near(idx, "app.py", "python", prefix, ")\n")]
+
+    assert found("import shop\n\ncart = shop.Cart(") == ["shop/core.py:Cart:0"]
+    assert found("from shop import Cart\n\ncart = Cart(") == ["shop/core.py:Cart:0"]
+    assert found("import shop\n\nok = shop.charge(") == ["shop/pay/cards.py:charge:0"]
+    assert found("import shop\n\nb = shop.Basket(") == []  # not what the package offers
+    idx.set_buffer("shop/__init__.py", "from .legacy import Basket as Cart\n")
+    assert found("import shop\n\ncart = shop.Cart(") == ["shop/legacy.py:Basket:0"]  # by its own name there
+
+
 def test_class_definition_gives_its_fields_and_init(repo):
     prefix = "from billing import Customer\n\nc = Customer("
     text = choose(repo, "app.py", "python", prefix, ")\n", tokens=256, similar=False)[0].text
@@ -137,6 +160,24 @@ def test_similar_code_fills_the_budget_and_budgets_hold(repo):
         assert sum(len(s.text) for s in out) <= tokens * CHARS_PER_TOKEN
     assert choose(repo, "app.py", "python", APP, "", tokens=0) == []
     assert len(choose(repo, "app.py", "python", APP, "", tokens=100_000)) <= 4
+
+
+def test_similar_code_from_a_sibling_file_brings_what_follows_its_function_not_its_imports():
+    """Files written alike (click's typing tests): the sibling's function comes with the line after it that
+    uses it (`assert_type(hello, click.Command)`), and no file's docstring-and-imports header is offered for
+    the imports the file being completed shares with it."""
+    sibling = ('"""From https://example.org/docs/quickstart/#options"""\nfrom typing_extensions import assert_type\n'
+               '\nimport click\n\n\n@click.command()\n@click.option("--count", default=1)\n'
+               'def hello(count: int) -> None:\n    click.echo(count)\n\n\nassert_type(hello, click.Command)\n')
+    idx = WorkspaceIndex.from_texts([("tests/typing/typing_count.py", sibling)])
+    prefix = ('"""From https://example.org/docs/quickstart/#arguments"""\nfrom typing_extensions import '
+              'assert_type\n\nimport click\n\n\n@click.command()\n@click.argument("name")\n'
+              'def hello(name: str) -> None:\n    click.echo(name)\n\n\n')
+    snippets = choose(idx, "tests/typing/typing_name.py", "python", prefix, "", tokens=256, definitions=False)
+    assert [s.path for s in snippets] == ["tests/typing/typing_count.py"], snippets
+    assert "def hello(count: int)" in snippets[0].text and "assert_type(hello, click.Command)" in snippets[0].text
+    assert "import" not in snippets[0].text
+    assert "import" not in similar_query(prefix) and "click.echo(name)" in similar_query(prefix)
 
 
 def test_a_definition_added_on_disk_is_found_after_a_reload(repo):
