@@ -7,6 +7,7 @@ parse, microseconds per request.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 _CHAIN = re.compile(r"[A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*")
@@ -112,37 +113,53 @@ _ASSIGNED = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)\s*(?::[^=\n]*)?=(?!=)")
 
 NOT_CODE = re.compile(r'''"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''''
                        r"|`(?:\\.|[^`\\])*`|/\*[\s\S]*?\*/|//[^\n]*|#[^\n]*")
-_BLANK = re.compile(r"[^\n]")
 
 
 @dataclass(frozen=True)
 class NameUses:
     """Where a file uses and assigns its bare names (offsets of each, by first use), and its strings and
-    comments, which name nothing: what `used_names` is read from."""
+    comments, which name nothing: what `used_names` is read from, with where."""
 
     used: dict[str, list[int]]
     assigned: dict[str, list[int]]
     not_code: list[tuple[int, int]]
 
 
+def _counts(name: str, call: str) -> bool:
+    return bool(call or name[:1].isupper()) and name not in KEYWORDS and len(name) >= 3
+
+
 def name_uses(text: str, limit: int = 200_000) -> NameUses:
-    """Names called (`name(`) or read as a type (`Name`) outside strings and comments, and names assigned."""
+    """Names called (`name(`) or read as a type (`Name`) outside strings and comments, and names assigned,
+    each with its offsets in `text` (what the miner keeps per file version; `used_names` reads the same
+    code, each string or comment made one space, without offsets)."""
     text = text[:limit]
     not_code = [m.span() for m in NOT_CODE.finditer(text)]
-    code = NOT_CODE.sub(lambda m: _BLANK.sub(" ", m.group(0)), text)  # offsets and lines kept
+    starts, shifts, shift = [], [], 0  # where each blank stands in the code, and how far the text is ahead
+    for a, b in not_code:
+        starts.append(a - shift)
+        shift += b - a - 1
+        shifts.append(shift)
+
+    def at(p: int) -> int:
+        k = bisect_right(starts, p - 1)
+        return p + (shifts[k - 1] if k else 0)
+
+    code = NOT_CODE.sub(" ", text)
     assigned: dict[str, list[int]] = {}
     for m in _ASSIGNED.finditer(code):
-        assigned.setdefault(m.group(1), []).append(m.start(1))
+        assigned.setdefault(m.group(1), []).append(at(m.start(1)))
     used: dict[str, list[int]] = {}
     for m in _USED.finditer(code):
-        name = m.group(1)
-        if (m.group(2) or name[:1].isupper()) and name not in KEYWORDS and len(name) >= 3:
-            used.setdefault(name, []).append(m.start(1))
+        if _counts(m.group(1), m.group(2)):
+            used.setdefault(m.group(1), []).append(at(m.start(1)))
     return NameUses(used, assigned, not_code)
 
 
 def used_names(text: str, limit: int = 200_000) -> list[str]:
     """Bare names a file calls (`name(`) or reads as a type (`Name`) outside strings and comments, first use
     first, less the names it assigns itself: what must come from an import or a definition somewhere."""
-    uses = name_uses(text, limit)
-    return [name for name in uses.used if name not in uses.assigned]
+    code = NOT_CODE.sub(" ", text[:limit])
+    assigned = set(_ASSIGNED.findall(code))
+    used = dict.fromkeys(name for name, call in _USED.findall(code) if _counts(name, call))
+    return [name for name in used if name not in assigned]
