@@ -9,8 +9,9 @@ never the working tree). Each file version is read, cleaned (the miner's content
 emails masked) and scanned once while it stays in the tree; versions the miner has just cleaned are handed
 over (`offer`) instead of being read again. The pair's own file never appears in its context.
 
-The server reads the file's imports and own definitions from the whole buffer; a pair reads them from its file
-without the middle (the code not written yet at the cursor). A row's context is a JSON list of {path, text,
+The server reads the file's imports, own definitions and the names it uses without either from the whole
+buffer; a pair reads them from its file without the middle (the code not written yet at the cursor), from
+what each file version holds and where (read once), exactly as reading that text again would. A row's context is a JSON list of {path, text,
 source} (repository-relative paths, as evaluation passes the row's path), "[]" when nothing was found.
 """
 
@@ -35,10 +36,8 @@ from indexer.mine.run import clean_version
 from indexer.pairs import FIM_KINDS
 from indexer.workspace.imports import import_spans, parse_imports
 from indexer.workspace.index import Limits, WorkspaceIndex
-from indexer.workspace.near_names import local_name_spans, name_uses
+from indexer.workspace.near_names import SCAN_CHARS, local_name_spans, name_uses
 from indexer.workspace.repo_context import IMPORTING, PY_BUILTINS, FileNames, choose, file_names
-
-USED_SCAN_CHARS = 200_000  # as far as `used_names` reads a file
 
 Accept = Callable[[str], bool]  # whether a path is mined at all (the walk's path rules)
 
@@ -180,7 +179,7 @@ class _Names:
         for a, b, name in local_name_spans(text):
             self.defined.setdefault(name, []).append((a, b))
         self.local = set(self.defined)
-        self.uses = name_uses(text) if language in IMPORTING and len(text) <= USED_SCAN_CHARS else None
+        self.uses = name_uses(text) if language in IMPORTING and len(text) <= SCAN_CHARS else None
 
     def unresolved(self, local: set[str], start: int, end: int) -> tuple[str, ...]:
         """The names used outside text[start:end], assigned nowhere outside it, and neither defined (`local`),

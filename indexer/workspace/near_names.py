@@ -10,6 +10,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
+SCAN_CHARS = 200_000  # how much of a file its names are read from
 _CHAIN = re.compile(r"[A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*")
 _WORD_END = re.compile(r"[A-Za-z_$][\w$]*$")
 _LOCAL_DEF = re.compile(
@@ -97,12 +98,12 @@ def refs_near(prefix: str, suffix: str, lines_above: int = 3) -> list[Ref]:
     return out
 
 
-def local_names(text: str, limit: int = 200_000) -> set[str]:
+def local_names(text: str, limit: int = SCAN_CHARS) -> set[str]:
     """Names a file defines itself (functions, classes, types): those never come from another file."""
     return set(_LOCAL_DEF.findall(text[:limit]))
 
 
-def local_name_spans(text: str, limit: int = 200_000) -> list[tuple[int, int, str]]:
+def local_name_spans(text: str, limit: int = SCAN_CHARS) -> list[tuple[int, int, str]]:
     """(start, end, name) of each place `local_names` finds a name defined."""
     return [(m.start(), m.end(), m.group(1)) for m in _LOCAL_DEF.finditer(text[:limit])]
 
@@ -129,7 +130,7 @@ def _counts(name: str, call: str) -> bool:
     return bool(call or name[:1].isupper()) and name not in KEYWORDS and len(name) >= 3
 
 
-def name_uses(text: str, limit: int = 200_000) -> NameUses:
+def name_uses(text: str, limit: int = SCAN_CHARS) -> NameUses:
     """Names called (`name(`) or read as a type (`Name`) outside strings and comments, and names assigned,
     each with its offsets in `text` (what the miner keeps per file version; `used_names` reads the same
     code, each string or comment made one space, without offsets)."""
@@ -156,7 +157,7 @@ def name_uses(text: str, limit: int = 200_000) -> NameUses:
     return NameUses(used, assigned, not_code)
 
 
-def used_names(text: str, limit: int = 200_000) -> list[str]:
+def used_names(text: str, limit: int = SCAN_CHARS) -> list[str]:
     """Bare names a file calls (`name(`) or reads as a type (`Name`) outside strings and comments, first use
     first, less the names it assigns itself: what must come from an import or a definition somewhere."""
     code = NOT_CODE.sub(" ", text[:limit])
