@@ -11,8 +11,9 @@ over (`offer`) instead of being read again. The pair's own file never appears in
 
 The server reads the file's imports, own definitions and the names it uses without either from the whole
 buffer; a pair reads them from its file without the middle (the code not written yet at the cursor), from
-what each file version holds and where (read once), exactly as reading that text again would. A row's context is a JSON list of {path, text,
-source} (repository-relative paths, as evaluation passes the row's path), "[]" when nothing was found.
+what each file version holds and where (read once), exactly as reading that text again would. A row's
+context is a JSON list of {path, text, source} (repository-relative paths, as evaluation passes the row's
+path), "[]" when nothing was found.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from indexer.pairs import FIM_KINDS
 from indexer.workspace.imports import import_spans, parse_imports
 from indexer.workspace.index import Limits, WorkspaceIndex
 from indexer.workspace.near_names import SCAN_CHARS, local_name_spans, name_uses
-from indexer.workspace.repo_context import IMPORTING, PY_BUILTINS, FileNames, choose, file_names
+from indexer.workspace.repo_context import IMPORTING, FileNames, choose, file_names, known_names
 
 Accept = Callable[[str], bool]  # whether a path is mined at all (the walk's path rules)
 
@@ -185,10 +186,10 @@ class _Names:
         """The names used outside text[start:end], assigned nowhere outside it, and neither defined (`local`),
         imported nor built in: `file_names(...).unresolved` of the text without that span."""
         assert self.uses is not None
-        builtin = PY_BUILTINS if self.language == "python" else frozenset()
+        known = known_names(self.parsed, local, self.language)
         found: list[tuple[int, str]] = []
         for name, offsets in self.uses.used.items():
-            if name in local or name in self.parsed or name in builtin:
+            if name in known:
                 continue
             outside = [p for p in offsets if not start <= p < end]
             if outside and all(start <= p < end for p in self.uses.assigned.get(name, ())):

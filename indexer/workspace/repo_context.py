@@ -64,11 +64,16 @@ class FileNames:
     unresolved: tuple[str, ...] = ()  # names it calls or reads as types without defining or importing them
 
 
+def known_names(imports: dict[str, Imported], local: set[str], language: str | None) -> set[str]:
+    """The names a file need not get from anywhere: its own, its imports', the language's built-ins."""
+    return local | set(imports) | (PY_BUILTINS if language == "python" else frozenset())
+
+
 def file_names(text: str, language: str | None) -> FileNames:
     imports, local = parse_imports(text, language), local_names(text)
     unresolved = ()
     if language in IMPORTING:
-        known = local | set(imports) | (PY_BUILTINS if language == "python" else frozenset())
+        known = known_names(imports, local, language)
         unresolved = tuple(n for n in used_names(text) if n not in known)
     return FileNames(imports, local, unresolved)
 
