@@ -37,7 +37,7 @@ class CompletionSettings:
 class ContextSettings:
     repo: bool = field(default=True, metadata={"help": "Give completions context from the whole repository: an index of its functions, classes and code chunks (built in the background by the language server, on the fly by `copilot complete`); false = only other open files."})
     definitions: bool = field(default=True, metadata={"help": "Put the signatures and first docstring lines of what the code at the cursor calls or names from other files of the repository (through the file's imports, else by a unique name) in the prompt."})
-    similar: bool = field(default=True, metadata={"help": "Put the repository's code most similar (BM25) to the lines before the cursor in the prompt."})
+    similar: bool = field(default=True, metadata={"help": "Put the repository's code most similar (BM25) to the lines around the cursor in the prompt."})
     open_files: bool = field(default=True, metadata={"help": "Put snippets of other open files of the same language in the prompt (within completion.other_files_tokens)."})
     tokens: int = field(default=256, metadata={"help": "Token budget of the whole context before the file (definitions, similar code, open-file snippets); at most 4 files."})
     max_files: int = field(default=20000, metadata={"help": "Most files the repository index holds; beyond it, a log line says so and the rest gives no context."})

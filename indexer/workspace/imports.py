@@ -20,6 +20,10 @@ _JS_IMPORT = re.compile(
     r"""\bimport\s+(?:type\s+)?(?:([\w$]+)\s*,?\s*)?(?:\{([^}]*)\}|\*\s+as\s+([\w$]+))?\s*from\s*['"]([^'"]+)['"]""")
 _JS_REQUIRE = re.compile(
     r"""\b(?:const|let|var)\s+(?:\{([^}]*)\}|([\w$]+))\s*=\s*require\(\s*['"]([^'"]+)['"]\s*\)""")
+# Other languages' import statements, only to tell them from code (their names are found by unique name):
+# Java/Kotlin `import a.b.C;`, Go `import "fmt"` and `import (...)`, Rust `use a::{b, c};`, C/C++ `#include`, C# `using`.
+_OTHER_IMPORT = re.compile(r"^[ \t]*(?:import|use|using|#[ \t]*include)\b[^\n;({]*(?:\([^)]*\)|\{[^}]*\})?[^\n;]*;?",
+                           re.M)
 JS_LANGS = frozenset({"javascript", "typescript", "tsx"})
 JS_EXTS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
 MAX_SCAN_CHARS = 64_000  # imports sit at the top of a file
@@ -72,11 +76,11 @@ def parse_imports(text: str, language: str | None) -> dict[str, Imported]:
 
 
 def import_spans(text: str, language: str | None) -> list[tuple[int, int]]:
-    """(start, end) of each import statement `parse_imports` reads: text outside them can change without
-    changing the file's imports."""
+    """(start, end) of each import statement (those `parse_imports` reads, and other languages' `import`,
+    `use`, `#include` lines): text outside them can change without changing the file's imports."""
     text = text[:MAX_SCAN_CHARS]
     patterns = ((_PY_FROM, _PY_IMPORT) if language == "python" else
-                (_JS_IMPORT, _JS_REQUIRE) if language in JS_LANGS else ())
+                (_JS_IMPORT, _JS_REQUIRE) if language in JS_LANGS else (_OTHER_IMPORT,))
     return sorted((m.start(), m.end()) for rx in patterns for m in rx.finditer(text))
 
 

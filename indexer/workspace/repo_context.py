@@ -7,8 +7,10 @@
    whole body. Then, in a language with imports, the names the file uses but neither defines nor imports
    (an import line being written: `from .utils import |` while the file calls `format_filename`), each
    found by a unique definition in the repository.
-2. Then the repository's code chunks most similar (BM25 over identifiers) to the lines before the cursor,
-   import lines left out of the query and chunks that are only a file's docstring and imports never offered.
+2. Then the repository's code chunks most similar (BM25 over identifiers) to the lines around the cursor,
+   import statements and links left out of the query, and chunks that are only a file's docstring and
+   imports never offered alone. A cursor with only the file's docstring and imports above it is also shown
+   how the most similar files begin (their docstring and imports, before their code).
 
 The file being completed never appears. Snippets of one file are joined under its path; the result is at
 most `max_snippets` (path, text) pairs, most important first, which is what the engines accept as `context`.
@@ -22,7 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from indexer.workspace.imports import JS_LANGS, Imported, parse_imports, resolve_module
+from indexer.workspace.imports import JS_LANGS, Imported, import_spans, parse_imports, resolve_module
 from indexer.workspace.index import WorkspaceIndex, same_family
 from indexer.workspace.near_names import NOT_CODE, Ref, local_names, refs_near, used_names
 from indexer.workspace.symbols import Definition, tokens_of
@@ -31,23 +33,58 @@ CHARS_PER_TOKEN = 3.5
 MAX_DEFINITIONS = 6
 REEXPORT_HOPS = 2  # `pkg.Name` through pkg/__init__.py and a subpackage's, never further
 QUERY_LINES = 20
+SUFFIX_QUERY_LINES = 10
+HEADER_CHARS = 400  # most of a similar file's header shown to a cursor in the imports
+MAX_HEADER_PREFIX = 16_000  # a longer text before the cursor is not a file's header
 MIN_CHUNK_CHARS = 80
 IMPORTING = JS_LANGS | {"python"}  # languages whose files name what they import
 PY_BUILTINS = frozenset(dir(builtins))
-_IMPORT_LINE = re.compile(r"\s*(?:from\s+\S+\s+import\b|import\b[^(]|(?:const|let|var)\s.*=\s*require\()")
 _TEST_PATH = re.compile(r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$")
 
 
-def similar_query(prefix: str) -> str:
-    """The code similar code is looked for by: the last QUERY_LINES lines before the cursor that are not import
-    statements (every sibling file imports alike; the names they bring are the definitions' business)."""
-    lines = [line for line in prefix[-4000:].split("\n")[-QUERY_LINES:] if not _IMPORT_LINE.match(line)]
-    return "\n".join(lines)
+def without_imports(text: str, language: str | None) -> str:
+    """`text` with its import statements (`import_spans`) cut out."""
+    spans = import_spans(text, language)
+    if not spans:
+        return text
+    out, at = [], 0
+    for a, b in spans:
+        if a >= at:
+            out.append(text[at:a])
+            at = b
+    out.append(text[at:])
+    return "".join(out)
 
 
-def _only_imports(text: str) -> bool:
-    code = NOT_CODE.sub(" ", text)
-    return all(not line.strip() or _IMPORT_LINE.match(line) for line in code.split("\n"))
+def similar_query(prefix: str, suffix: str = "", language: str | None = None) -> str:
+    """The code similar code is looked for by: the last QUERY_LINES lines before the cursor and the first
+    SUFFIX_QUERY_LINES after it, import statements left out (every sibling file imports alike; the names
+    they bring are the definitions' business). The code after the cursor counts: at the top of a file, the
+    lines before it are a docstring and imports, and the file's code is all below."""
+    before = without_imports(prefix[-4000:], language).split("\n")[-QUERY_LINES:]
+    after = without_imports(suffix[:2000], language).split("\n")[:SUFFIX_QUERY_LINES]
+    return "\n".join(before + after)
+
+
+def _only_imports(text: str, language: str | None) -> bool:
+    return not NOT_CODE.sub(" ", without_imports(text, language)).strip()
+
+
+def _blank(text: str, spans) -> str:
+    out = list(text)
+    for a, b in spans:
+        out[a:b] = (c if c == "\n" else " " for c in text[a:b])
+    return "".join(out)
+
+
+def file_header(text: str, language: str | None, max_chars: int = HEADER_CHARS) -> str:
+    """A file's opening docstring, comments and imports: the lines before its first other code."""
+    head = text[:max_chars]
+    code = _blank(head, [m.span() for m in NOT_CODE.finditer(head)] + import_spans(head, language))
+    first = len(code) - len(code.lstrip())
+    if first >= len(code):  # nothing but a header within max_chars: up to its last whole line
+        return head[: head.rfind("\n")].rstrip() if "\n" in head and len(text) > max_chars else head.rstrip()
+    return head[: head.rfind("\n", 0, first) + 1].rstrip()
 
 
 def is_test_path(rel: str) -> bool:
@@ -228,17 +265,23 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
             if used + len(text) <= cap and add(d.path, text, "definition"):
                 spans.append((d.path, d.start_line, d.end_line))
     if similar and budget - used >= MIN_CHUNK_CHARS:
-        terms = set(tokens_of(similar_query(prefix)))
+        terms = set(tokens_of(similar_query(prefix, suffix, language)))
         hits = index.search(terms, k=8, exclude=rel, language=language)
         best = hits[0].score if hits else 0.0
+        # writing the docstring or imports: show how files alike begin
+        in_header = len(prefix) <= MAX_HEADER_PREFIX and _only_imports(prefix, language)
         for h in hits:
             left = budget - used - 2
             if h.score < 0.4 * best or left < MIN_CHUNK_CHARS:
                 break
             if any(p == h.path and a <= h.end_line and h.start_line <= b for p, a, b in spans):
                 continue
+            if in_header and h.path not in groups:
+                header = file_header(index.text_of(h.path) or "", language)
+                if header and len(header) + 2 <= left - MIN_CHUNK_CHARS and add(h.path, header, "similar"):
+                    left -= len(header) + 2
             text = index.read_lines(h.path, h.start_line, h.end_line).strip("\n")
-            if _only_imports(text):
+            if _only_imports(text, language):
                 continue  # a file's docstring and imports: the names they bring are the definitions' business
             if len(text) > left:
                 text = text[: text.rfind("\n", 0, left)] if "\n" in text[:left] else ""

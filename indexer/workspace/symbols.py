@@ -20,6 +20,7 @@ from indexer.extract import CLASS_LIKE, units_from_tree
 from indexer.languages import get_language
 
 IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]+")
+URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'`)>\]]+")  # https://github.com/org/x: no code's names
 MAX_SIGNATURE_LINES = 6
 MAX_SIGNATURE_CHARS = 400
 MAX_DOC_CHARS = 160
@@ -113,6 +114,10 @@ class ScannedFile:
 
 
 def tokens_of(text: str) -> Counter:
+    """A text's identifiers for similarity, less the words every file says (STOP) and the words of URLs (a
+    docstring's link to the project's site made every file that links to it look alike)."""
+    if "://" in text:
+        text = URL.sub(" ", text)
     return Counter(t for t in IDENT.findall(text) if t not in STOP)
 
 

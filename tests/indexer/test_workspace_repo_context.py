@@ -177,7 +177,58 @@ def test_similar_code_from_a_sibling_file_brings_what_follows_its_function_not_i
     assert [s.path for s in snippets] == ["tests/typing/typing_count.py"], snippets
     assert "def hello(count: int)" in snippets[0].text and "assert_type(hello, click.Command)" in snippets[0].text
     assert "import" not in snippets[0].text
-    assert "import" not in similar_query(prefix) and "click.echo(name)" in similar_query(prefix)
+    query = similar_query(prefix, "", "python")
+    assert "import" not in query and "click.echo(name)" in query
+
+
+def test_at_the_top_of_a_file_similar_code_is_found_by_the_code_below_the_cursor_not_by_links():
+    """A new file's first function being written: above the cursor only a docstring with a link and imports,
+    below it the line that uses the function. The sibling written alike is found by that line; the docs
+    configuration that repeats the project's link is not offered."""
+    sibling = ('"""From https://github.com/acme/cli#options"""\nimport click\n\n\n@click.command()\n'
+               '@click.option("--count", default=1)\ndef hello(count: int) -> None:\n    click.echo(count)\n\n\n'
+               'assert_type(hello, click.Command)\n')
+    conf = ('project = "cli"\nhtml_theme_options = {\n    "github_url": "https://github.com/acme/cli",\n'
+            '    "source": "https://github.com/acme/cli/tree/main/docs",\n    "issues": "https://github.com/acme/cli/issues",\n'
+            '    "example": "https://github.com/acme/cli#a-simple-example",\n}\n')
+    idx = WorkspaceIndex.from_texts([("tests/typing/typing_count.py", sibling), ("docs/conf.py", conf)])
+    prefix = '"""The simple example from https://github.com/acme/cli#a-simple-example."""\nimport click\n\n\n'
+    suffix = "\n\n\nassert_type(hello, click.Command)\n"
+    out = choose(idx, "tests/typing/typing_name.py", "python", prefix, suffix, tokens=256, definitions=False)
+    assert [s.path for s in out] == ["tests/typing/typing_count.py"], out
+    assert "def hello(count: int)" in out[0].text
+    assert "assert_type" in similar_query(prefix, suffix, "python")
+
+
+def test_a_cursor_in_the_imports_is_shown_how_similar_files_begin():
+    """Writing a new file's imports: the files most like it (by the code below the cursor) come with their
+    docstring and imports, the lines to imitate, before their code; past the imports, only their code."""
+    sibling = ('"""Type checks for options."""\nfrom typing_extensions import assert_type\n\nimport click\n\n\n'
+               '@click.command()\n@click.option("--count", default=1)\ndef hello(count: int) -> None:\n'
+               '    click.echo(count)\n\n\nassert_type(hello, click.Command)\n')
+    idx = WorkspaceIndex.from_texts([("tests/typing/typing_count.py", sibling)])
+    suffix = ('\n\n\n@click.command()\n@click.argument("name")\ndef hello(name: str) -> None:\n'
+              '    click.echo(name)\n\n\nassert_type(hello, click.Command)\n')
+    prefix = '"""Type checks for arguments."""\nfrom typing_extensions import assert_type\n\n'
+    out = choose(idx, "tests/typing/typing_name.py", "python", prefix, suffix, tokens=256, definitions=False)
+    assert len(out) == 1 and out[0].text.startswith(
+        '"""Type checks for options."""\nfrom typing_extensions import assert_type\n\nimport click\n\n@click.command()')
+    code_prefix = prefix + "import click\n\n\n@click.command()\n"
+    out = choose(idx, "tests/typing/typing_name.py", "python", code_prefix, suffix[20:], tokens=256, definitions=False)
+    assert "def hello(count: int)" in out[0].text and "import click" not in out[0].text
+
+
+@pytest.mark.parametrize("language, prefix", [
+    ("python", "from .billing import (\n    imported_a,\n    imported_b,\n)\nimport imported_c as d\n\nkept_code = 1\n"),
+    ("typescript", "import {\n  importedA,\n  importedB,\n} from './billing';\nconst kept_code = 1;\n"),
+    ("go", 'package main\n\nimport (\n\t"imported_a"\n\t"imported_b"\n)\n\nfunc kept_code() {}\n'),
+    ("rust", "use crate::billing::{\n    imported_a,\n    imported_b,\n};\n\nfn kept_code() {}\n"),
+    ("java", "import com.acme.imported_a;\nimport static com.acme.imported_b.X;\n\nclass kept_code {}\n"),
+    ("c", "#include <imported_a.h>\n#include \"imported_b.h\"\n\nint kept_code(void);\n"),
+])
+def test_the_similar_code_query_leaves_out_import_statements_spread_over_lines_in_every_language(language, prefix):
+    query = similar_query(prefix, "", language)
+    assert "kept_code" in query and "imported" not in query.lower(), query
 
 
 def test_a_definition_added_on_disk_is_found_after_a_reload(repo):
