@@ -27,12 +27,14 @@ from copilot.cli.common import console, errors
 @click.option("--context", "context", type=click.Choice(["none", "repo"]), default=None,
               help="Repository context before the file: repo = each pair's stored context (what the server would "
                    "have sent), none = nothing. Default: repo when the dataset's pairs carry it, else none.")
+@click.option("--predictions", type=click.Path(path_type=Path), default=None,
+              help="Write every scored pair (prediction, reference, scores) as JSON lines to this file.")
 @errors
 def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order, max_new_tokens, no_record, backend, kinds,
-             context):
+             context, predictions):
     """Exact match / edit similarity (FIM) and explanation similarity on the newest-commit test split."""
     from copilot.core.settings import load_settings
-    from copilot.evaluate.report import table_rows, to_json, write_report
+    from copilot.evaluate.report import table_rows, to_json, write_predictions, write_report
     from copilot.evaluate.run import evaluate
 
     settings = load_settings({"model": base})
@@ -43,6 +45,8 @@ def eval_cmd(data, adapter, base, base_too, as_json, report, max_examples, order
                    log=lambda s: con.print(s, highlight=False), context=context)
     if report:
         con.print(f"Report: {write_report(res, report)}")
+    if predictions:
+        con.print(f"Predictions: {write_predictions(res, predictions)}")
     if as_json:
         click.echo(to_json(res))
         return

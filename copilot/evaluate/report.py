@@ -95,6 +95,14 @@ def write_report(result: dict[str, Any], out_md: str | Path) -> Path:
     return write_text_atomic(out_md, markdown(result, png.name))
 
 
+def write_predictions(result: dict[str, Any], out: str | Path) -> Path:
+    """Every scored pair as one JSON line (side, path, kind, prediction, reference, scores): which completions
+    were wrong, and what the model wrote instead. Holds the company's code: written only where asked."""
+    lines = [json.dumps({"side": side, **rec}, ensure_ascii=False, default=str)
+             for side, recs in result.get("examples", {}).items() for rec in recs]
+    return write_text_atomic(out, "".join(line + "\n" for line in lines))
+
+
 def to_json(result: dict[str, Any], with_examples: bool = False) -> str:
     data = result if with_examples else {k: v for k, v in result.items() if k != "examples"}
     return json.dumps(data, indent=2, default=str)

@@ -106,6 +106,12 @@ def test_evaluate_base_vs_adapter_records_metrics_and_report(home, tiny_model, t
     assert markdown(res) in text
     assert json.loads(json.dumps({k: v for k, v in res.items() if k != "examples"}))["n"] == 5
 
+    from copilot.evaluate.report import write_predictions
+
+    lines = [json.loads(x) for x in write_predictions(res, tmp_path / "pred.jsonl").read_text().splitlines()]
+    assert [x["side"] for x in lines] == ["base"] * 5 + ["adapter"] * 5
+    assert lines[6]["pred"] == again.text and lines[6]["ref"] == row.middle and lines[6]["path"] == row.path
+
     with pytest.raises(UserInputError, match="unknown adapter 'nope'"):
         evaluate(data, "nope", engine=eng)
     empty_test = write_dataset(tmp_path / "empty", [fim_pair(0)], [])
