@@ -199,6 +199,7 @@ class _Names:
 
 _OPENS = re.compile(r"""["'`#]|/[/*]""")  # where a string or a comment can open
 _WORD = re.compile(r"[\w$]")
+_NON_SPACE = re.compile(r"\S")
 _DEFINING = re.compile(r"\b(?:def|class|function|func|fn|struct|interface|enum|trait|type)$")
 _ANNOTATING = re.compile(r"[\w$]\s*:[^=\n]*$|=$")  # `name: T|` or `name =|`: an assignment read across
 
@@ -230,11 +231,19 @@ def _cut_cleanly(text: str, at: int, n: int, first: int, not_code: list[tuple[in
         return False  # the suffix's first name reads as an attribute on one side of the cut only
     if _ANNOTATING.search(text[first:at].rstrip()):
         return False  # an assignment or annotation being written on the cursor's line
-    before = text[:at].rstrip()
-    if _DEFINING.search(before):
+    last = at  # the end of the text before the cut, less its trailing whitespace (no copy of it)
+    while last and text[last - 1].isspace():
+        last -= 1
+    if _DEFINING.search(text, max(0, last - 16), last):
         return False  # `def |`: what follows the cut is what it defines
-    if before and _WORD.match(before[-1]):
-        opens = (text[at:end].lstrip()[:1], text[end:].lstrip()[:1])
+    if last and _WORD.match(text, last - 1):
+        opens = (_first_char(text, at, end), _first_char(text, end, len(text)))
         if any(c and c in "(:=" for c in opens):
             return False  # a name's call or assignment reads across the cut
     return True
+
+
+def _first_char(text: str, start: int, end: int) -> str:
+    """The first character of text[start:end] that is not whitespace ('' when none)."""
+    m = _NON_SPACE.search(text, start, end)
+    return m.group() if m else ""
