@@ -2,8 +2,9 @@
 repository's files.
 
 Python: `import a.b [as c]`, `from a.b import x [as y], ...` (parenthesized too), relative `from .m import x`.
-JavaScript/TypeScript: `import d, {x as y} from './m'`, `import * as ns from './m'`, `require('./m')`
-(relative specifiers only: a package's names are not the repository's). Other languages have no import
+JavaScript/TypeScript: `import d, {x as y} from './m'`, `import * as ns from './m'`, `require('./m')`, and
+the re-exports `export {x as y} from './m'` (read as imports: where `y` is found from that file; relative
+specifiers only: a package's names are not the repository's). Other languages have no import
 resolution: their names are looked up by unique name.
 """
 
@@ -18,6 +19,7 @@ _PY_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)
 _PY_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
 _JS_IMPORT = re.compile(
     r"""\bimport\s+(?:type\s+)?(?:([\w$]+)\s*,?\s*)?(?:\{([^}]*)\}|\*\s+as\s+([\w$]+))?\s*from\s*['"]([^'"]+)['"]""")
+_JS_REEXPORT = re.compile(r"""\bexport\s+(?:type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]""")
 _JS_REQUIRE = re.compile(
     r"""\b(?:const|let|var)\s+(?:\{([^}]*)\}|([\w$]+))\s*=\s*require\(\s*['"]([^'"]+)['"]\s*\)""")
 # Other languages' import statements, only to tell them from code (their names are found by unique name):
@@ -67,6 +69,8 @@ def parse_imports(text: str, language: str | None) -> dict[str, Imported]:
             if star:
                 out[star] = Imported(star, spec, None)
             _js_named(named, spec, out)
+        for m in _JS_REEXPORT.finditer(text):  # `export {x} from './m'`: where x is found from here
+            _js_named(m.group(1), m.group(2), out)
         for m in _JS_REQUIRE.finditer(text):
             named, whole, spec = m.groups()
             if whole:
@@ -80,7 +84,7 @@ def import_spans(text: str, language: str | None) -> list[tuple[int, int]]:
     `use`, `#include` lines): text outside them can change without changing the file's imports."""
     text = text[:MAX_SCAN_CHARS]
     patterns = ((_PY_FROM, _PY_IMPORT) if language == "python" else
-                (_JS_IMPORT, _JS_REQUIRE) if language in JS_LANGS else (_OTHER_IMPORT,))
+                (_JS_IMPORT, _JS_REEXPORT, _JS_REQUIRE) if language in JS_LANGS else (_OTHER_IMPORT,))
     return sorted((m.start(), m.end()) for rx in patterns for m in rx.finditer(text))
 
 

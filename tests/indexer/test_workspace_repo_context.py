@@ -119,6 +119,16 @@ def test_a_name_a_package_re_exports_is_found_where_it_is_defined():
     assert found("import shop\n\ncart = shop.Cart(") == ["shop/legacy.py:Basket:0"]  # by its own name there
 
 
+def test_a_name_a_typescript_index_re_exports_is_found_where_it_is_defined():
+    idx = WorkspaceIndex.from_texts([
+        ("web/src/cart/index.ts", "export { total as cartTotal, type Item } from './total';\n"),
+        ("web/src/cart/total.ts", "export function total(items: Item[]): number {\n  return items.length;\n}\n"),
+    ])
+    prefix = "import { cartTotal } from './cart';\n\nconst n = cartTotal("
+    found = [d.key for d in definitions_near(idx, "web/src/app.ts", "typescript", prefix, ");\n")]
+    assert found == ["web/src/cart/total.ts:total:0"]
+
+
 def test_class_definition_gives_its_fields_and_init(repo):
     prefix = "from billing import Customer\n\nc = Customer("
     text = choose(repo, "app.py", "python", prefix, ")\n", tokens=256, similar=False)[0].text
