@@ -112,7 +112,7 @@ async def replay(args, served: str, places) -> dict:
     try:
         extra = ("--log-level", "DEBUG", "--log-file", f"{args.server_log}.{served}") if args.server_log else ()
         s = Session(args.model, home=Path(args.home) if args.home else None, init_options={"debounceMs": 0},
-                    extra_args=extra, root=Path(args.root) if args.root else None)
+                    extra_args=extra, root=Path(args.root).resolve() if args.root else None)
         await s.start()
         st = await s.wait_ready(1800)
     finally:
@@ -125,7 +125,7 @@ async def replay(args, served: str, places) -> dict:
     for doc_no, (path, text, cursor, rest) in enumerate(places):
         # With a workspace root the document is the real file (the repository index then leaves it out of its
         # own context); without one, each place is a document of its own.
-        uri = Path(path).as_uri() if args.root else Path(path).with_suffix(f".{doc_no}.py").as_uri()
+        uri = Path(path).resolve().as_uri() if args.root else Path(path).resolve().with_suffix(f".{doc_no}.py").as_uri()
         s.open(uri, text)
         if args.think_ms:  # the developer lands here, reads, then types; the editor says where the cursor is
             if not args.no_cursor_moved:
