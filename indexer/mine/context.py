@@ -175,7 +175,9 @@ class _Names:
     def __init__(self, text: str, language: str) -> None:
         self.text, self.language = text, language
         self.parsed = parse_imports(text, language)
-        self.imports = import_spans(text, language)
+        # only where imports name what the file uses: another language's `import`/`use` lines change nothing
+        # `file_names` reads, so a middle touching them needs no second reading
+        self.imports = import_spans(text, language) if language in IMPORTING else []
         self.defined: dict[str, list[tuple[int, int]]] = {}
         for a, b, name in local_name_spans(text):
             self.defined.setdefault(name, []).append((a, b))
