@@ -40,6 +40,11 @@ from indexer.workspace.walk import WalkStats, path_reason, source_files
 FAMILY = {"typescript": "js", "tsx": "js", "javascript": "js", "c": "c", "cpp": "c"}
 
 
+def lines_of(text: str, start: int, end: int) -> str:
+    """Lines start..end (0-based, inclusive) of `text`."""
+    return "\n".join(text.split("\n")[start: end + 1])
+
+
 def same_family(a: str | None, b: str | None) -> bool:
     return FAMILY.get(a or "", a) == FAMILY.get(b or "", b)
 
@@ -318,7 +323,7 @@ class WorkspaceIndex:
 
     def read_lines(self, rel: str, start: int, end: int) -> str:
         """Lines start..end (0-based, inclusive) of a file as indexed (its buffer, else the disk)."""
-        return "\n".join((self.text_of(rel) or "").split("\n")[start: end + 1])
+        return lines_of(self.text_of(rel) or "", start, end)
 
     def text_of(self, rel: str) -> str | None:
         """A file's text as indexed (its buffer, else the disk); None when there is none."""

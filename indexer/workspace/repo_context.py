@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from indexer.workspace.imports import JS_LANGS, Imported, import_spans, parse_imports, resolve_module
-from indexer.workspace.index import WorkspaceIndex, same_family
+from indexer.workspace.index import WorkspaceIndex, lines_of, same_family
 from indexer.workspace.near_names import NOT_CODE, Ref, local_names, refs_near, used_names
 from indexer.workspace.symbols import Definition, tokens_of
 
@@ -66,21 +66,22 @@ def similar_query(prefix: str, suffix: str = "", language: str | None = None) ->
     return "\n".join(before + after)
 
 
-def _only_imports(text: str, language: str | None) -> bool:
-    return not NOT_CODE.sub(" ", without_imports(text, language)).strip()
-
-
-def _blank(text: str, spans) -> str:
+def _code_only(text: str, language: str | None) -> str:
+    """`text` with its strings, comments and import statements blanked (lines and offsets kept)."""
     out = list(text)
-    for a, b in spans:
+    for a, b in [m.span() for m in NOT_CODE.finditer(text)] + import_spans(text, language):
         out[a:b] = (c if c == "\n" else " " for c in text[a:b])
     return "".join(out)
+
+
+def _only_imports(text: str, language: str | None) -> bool:
+    return not _code_only(text, language).strip()
 
 
 def file_header(text: str, language: str | None, max_chars: int = HEADER_CHARS) -> str:
     """A file's opening docstring, comments and imports: the lines before its first other code."""
     head = text[:max_chars]
-    code = _blank(head, [m.span() for m in NOT_CODE.finditer(head)] + import_spans(head, language))
+    code = _code_only(head, language)
     first = len(code) - len(code.lstrip())
     if first >= len(code):  # nothing but a header within max_chars: up to its last whole line
         return head[: head.rfind("\n")].rstrip() if "\n" in head and len(text) > max_chars else head.rstrip()
@@ -276,11 +277,12 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
                 break
             if any(p == h.path and a <= h.end_line and h.start_line <= b for p, a, b in spans):
                 continue
+            whole = index.text_of(h.path) or ""
             if in_header and h.path not in groups:
-                header = file_header(index.text_of(h.path) or "", language)
+                header = file_header(whole, language)
                 if header and len(header) + 2 <= left - MIN_CHUNK_CHARS and add(h.path, header, "similar"):
                     left -= len(header) + 2
-            text = index.read_lines(h.path, h.start_line, h.end_line).strip("\n")
+            text = lines_of(whole, h.start_line, h.end_line).strip("\n")
             if _only_imports(text, language):
                 continue  # a file's docstring and imports: the names they bring are the definitions' business
             if len(text) > left:
