@@ -1,11 +1,13 @@
 """A file's imports, read from its text with a few patterns (no parse needed), and their resolution to the
 repository's files.
 
-Python: `import a.b [as c]`, `from a.b import x [as y], ...` (parenthesized too), relative `from .m import x`.
-JavaScript/TypeScript: `import d, {x as y} from './m'`, `import * as ns from './m'`, `require('./m')`, and
-the re-exports `export {x as y} from './m'` (read as imports: where `y` is found from that file; relative
-specifiers only: a package's names are not the repository's). Other languages have no import
-resolution: their names are looked up by unique name.
+Python: `import a.b [as c]`, `from a.b import x [as y], ...` (parenthesized too), relative `from .m import x`,
+and `from .m import *`. JavaScript/TypeScript: `import d, {x as y} from './m'`, `import * as ns from './m'`,
+`require('./m')`, and the re-exports `export {x as y} from './m'`, `export * from './m'`, `export * as ns from
+'./m'` (read as imports: where `y` is found from that file; relative specifiers only: a package's names are not
+the repository's). A star import is kept under the key `*<module>` (`Imported(name="*")`, see `star_modules`):
+the names it brings are unknown until that module is read. Other languages have no import resolution: their
+names are looked up by unique name.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ _PY_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
 _JS_IMPORT = re.compile(
     r"""\bimport\s+(?:type\s+)?(?:([\w$]+)\s*,?\s*)?(?:\{([^}]*)\}|\*\s+as\s+([\w$]+))?\s*from\s*['"]([^'"]+)['"]""")
 _JS_REEXPORT = re.compile(r"""\bexport\s+(?:type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]""")
+_JS_STAR_EXPORT = re.compile(r"""\bexport\s+(?:type\s+)?\*\s*(?:as\s+([\w$]+)\s*)?from\s*['"]([^'"]+)['"]""")
 _JS_REQUIRE = re.compile(
     r"""\b(?:const|let|var)\s+(?:\{([^}]*)\}|([\w$]+))\s*=\s*require\(\s*['"]([^'"]+)['"]\s*\)""")
 # Other languages' import statements, only to tell them from code (their names are found by unique name):
@@ -47,7 +50,10 @@ def parse_imports(text: str, language: str | None) -> dict[str, Imported]:
             module = m.group(1)
             for part in m.group(2).strip("()").replace("\\\n", " ").split(","):
                 bits = part.split()
-                if not bits or bits[0] == "*":
+                if not bits:
+                    continue
+                if bits[0] == "*":
+                    out["*" + module] = Imported("*", module, "*")
                     continue
                 local = bits[2] if len(bits) == 3 and bits[1] == "as" else bits[0]
                 out[local] = Imported(local, module, bits[0])
@@ -71,6 +77,9 @@ def parse_imports(text: str, language: str | None) -> dict[str, Imported]:
             _js_named(named, spec, out)
         for m in _JS_REEXPORT.finditer(text):  # `export {x} from './m'`: where x is found from here
             _js_named(m.group(1), m.group(2), out)
+        for m in _JS_STAR_EXPORT.finditer(text):  # `export * from './m'`, `export * as ns from './m'`
+            ns, spec = m.groups()
+            out[ns or "*" + spec] = Imported(ns, spec, None) if ns else Imported("*", spec, "*")
         for m in _JS_REQUIRE.finditer(text):
             named, whole, spec = m.groups()
             if whole:
@@ -79,12 +88,17 @@ def parse_imports(text: str, language: str | None) -> dict[str, Imported]:
     return out
 
 
+def star_modules(imports: dict[str, Imported]) -> list[str]:
+    """The modules a file imports every public name of (`from .m import *`, `export * from './m'`)."""
+    return [imp.module for imp in imports.values() if imp.name == "*"]
+
+
 def import_spans(text: str, language: str | None) -> list[tuple[int, int]]:
     """(start, end) of each import statement (those `parse_imports` reads, and other languages' `import`,
     `use`, `#include` lines): text outside them can change without changing the file's imports."""
     text = text[:MAX_SCAN_CHARS]
     patterns = ((_PY_FROM, _PY_IMPORT) if language == "python" else
-                (_JS_IMPORT, _JS_REEXPORT, _JS_REQUIRE) if language in JS_LANGS else (_OTHER_IMPORT,))
+                (_JS_IMPORT, _JS_REEXPORT, _JS_STAR_EXPORT, _JS_REQUIRE) if language in JS_LANGS else (_OTHER_IMPORT,))
     return sorted((m.start(), m.end()) for rx in patterns for m in rx.finditer(text))
 
 

@@ -24,7 +24,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from indexer.workspace.imports import JS_LANGS, Imported, import_spans, parse_imports, resolve_module
+from indexer.workspace.imports import (JS_LANGS, Imported, import_spans, parse_imports, resolve_module,
+                                       star_modules)
 from indexer.workspace.index import WorkspaceIndex, lines_of, same_family
 from indexer.workspace.near_names import NOT_CODE, Ref, local_names, refs_near, used_names
 from indexer.workspace.symbols import Definition, tokens_of
@@ -146,14 +147,15 @@ class _Resolver:
         if found or hops <= 0:
             return found[:1]
         for f in files:
-            imp = self.index.imports_of(f).get(name)
-            if imp is None or imp.name in (None, "default"):
-                continue
-            there = [p for p in resolve_module(imp.module, f, self.language, self.index.has, self.index.ending)
-                     if p != self.rel and p != f]
-            found = self._in_files(imp.name, there, hops - 1) if there else []
-            if found:
-                return found
+            imports = self.index.imports_of(f)
+            imp = imports.get(name)
+            ways = [(imp.module, imp.name)] if imp is not None and imp.name not in (None, "default") else []
+            for module, there_name in ways + [(m, name) for m in star_modules(imports)]:
+                there = [p for p in resolve_module(module, f, self.language, self.index.has, self.index.ending)
+                         if p != self.rel and p != f]
+                found = self._in_files(there_name, there, hops - 1) if there else []
+                if found:
+                    return found
         return []
 
     def _unique(self, name: str, methods: bool, owner: str | None = None) -> list[Definition]:
@@ -188,8 +190,13 @@ class _Resolver:
             if ref.name in self.local:
                 return []
             imp = self.imports.get(ref.name)
-            if imp is None:  # with explicit imports, a name not imported is local, a builtin or a global
-                return [] if self.language in IMPORTING else self._unique(ref.name, methods=False)
+            if imp is None:  # with explicit imports, a name not imported is local, a builtin, a global or a star's
+                if self.language not in IMPORTING:
+                    return self._unique(ref.name, methods=False)
+                if ref.name in PY_BUILTINS and self.language == "python":
+                    return []
+                stars = [p for m in star_modules(self.imports) for p in self._files(m)]
+                return self._in_files(ref.name, stars) if stars else []
             if imp.name is None:
                 return []
             files = self._files(imp.module)

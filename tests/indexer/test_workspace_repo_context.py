@@ -129,6 +129,31 @@ def test_a_name_a_typescript_index_re_exports_is_found_where_it_is_defined():
     assert found == ["web/src/cart/total.ts:total:0"]
 
 
+def test_names_a_star_import_or_export_brings_are_found_where_they_are_defined():
+    idx = WorkspaceIndex.from_texts([
+        ("web/src/cart/index.ts", "export * from './total';\nexport * as money from './money';\n"),
+        ("web/src/cart/total.ts", "export function total(items: Item[]): number {\n  return items.length;\n}\n"),
+        ("web/src/cart/money.ts", "export function round(x: number): number {\n  return x;\n}\n"),
+        ("shop/__init__.py", "from .pricing import *\n"),
+        ("shop/pricing.py", "def price_of(item, qty=1):\n    return item.cost * qty\n"),
+        ("shop/helpers.py", "def slugify(text: str) -> str:\n    return text.lower()\n"),
+        # the same names elsewhere: only the star says which one is meant
+        ("web/src/report/total.ts", "export function total(rows: Row[]): number {\n  return 0;\n}\n"),
+        ("legacy/pricing.py", "def price_of(sku):\n    return 0\n"),
+        ("blog/text.py", "def slugify(title):\n    return title\n"),
+    ])
+    ts = "import { total } from './cart';\n\nconst n = total("
+    assert [d.key for d in definitions_near(idx, "web/src/app.ts", "typescript", ts, ");\n")] == [
+        "web/src/cart/total.ts:total:0"]
+    py = "from shop import price_of\n\nx = price_of("
+    assert [d.key for d in definitions_near(idx, "app.py", "python", py, ")\n")] == ["shop/pricing.py:price_of:0"]
+    # a module that star-imports uses the names bare
+    star = "from shop.helpers import *\n\nprint(slugify("
+    assert [d.key for d in definitions_near(idx, "shop/views.py", "python", star, "))\n")] == [
+        "shop/helpers.py:slugify:0"]
+    assert definitions_near(idx, "shop/views.py", "python", "import os\n\nx = slugify(", ")\n") == []  # which?
+
+
 def test_class_definition_gives_its_fields_and_init(repo):
     prefix = "from billing import Customer\n\nc = Customer("
     text = choose(repo, "app.py", "python", prefix, ")\n", tokens=256, similar=False)[0].text
