@@ -86,9 +86,9 @@ class StickySnippets:
     were chosen. They open the prompt, so a new choice (the identifiers before the cursor change with
     every word typed) would invalidate the document's whole KV cache and cost a full prompt re-read.
 
-    Two things make a new choice anyway: a different `epoch` (the repository index became ready), and
-    `wanted` keys the held choice did not consider (a definition from another file that the code at the
-    cursor has just started to use): one re-read then, not one per keystroke."""
+    Two things make a new choice anyway: a different `epoch` (the repository index became ready, another
+    file was edited), and `wanted` keys the held choice did not consider (a definition from another file
+    that the code at the cursor has just started to use): one re-read then, not one per keystroke."""
 
     def __init__(self, lines: int = WINDOW_LINES // 2, max_docs: int = 64) -> None:
         self.lines, self.max_docs = lines, max_docs

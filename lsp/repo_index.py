@@ -1,6 +1,9 @@
 """The workspace's repository index in the server: built in a background thread after `initialize`, kept
 current from the editor's events, read by completions (`lsp.suggest`) only once it is ready.
 
+It also keeps the edit log (`indexer.workspace.recent_edits.EditLog`): where each buffer changed, for the
+recently edited regions of the context.
+
 One worker thread does all the index's work, in order: the build first, then every update (a saved file
 re-read from disk, an edited buffer re-scanned a second after the last keystroke, files changed outside
 the editor). The worker runs at a lower CPU priority than the server where the OS allows, so indexing
@@ -20,6 +23,7 @@ from typing import Any
 from copilot.core.settings import ContextSettings
 from copilot.core.types import CopilotError
 from indexer.workspace.index import WorkspaceIndex, limits_for
+from indexer.workspace.recent_edits import EditLog
 
 log = logging.getLogger("copilot.lsp")
 
@@ -43,6 +47,7 @@ class RepoIndex:
         self._worker: queue.SimpleQueue | None = None  # the worker thread's jobs (None: it stops)
         self._timers: dict[str, Any] = {}
         self._stopping = False
+        self.edits = EditLog()  # where the developer edited lately (repository-relative), newest first
 
     @property
     def ready(self) -> bool:
@@ -139,9 +144,20 @@ class RepoIndex:
             self._timers.pop(rel, None)
             current = text()
             if current is not None and self.index is not None:
-                self._submit(self.index.set_buffer, rel, current)
+                self._submit(self._take_buffer, rel, current)
 
         self._timers[rel] = loop.call_later(DEBOUNCE_S, fire)
+
+    def record_edit(self, path: str | None, start: int, old_end: int, new_end: int) -> None:
+        """Lines start..old_end of a buffer became lines start..new_end (one didChange content change)."""
+        rel = self.rel(path)
+        if rel is not None:
+            self.edits.record(rel, start, old_end, new_end)
+
+    def _take_buffer(self, rel: str, text: str) -> None:
+        assert self.index is not None
+        self.index.set_buffer(rel, text)
+        self.edits.settled(rel)  # other files' held context choices are made again, with this text
 
     def from_disk(self, path: str | None) -> None:
         """A file was saved, closed, created or changed outside the editor: read it again."""
@@ -156,6 +172,7 @@ class RepoIndex:
     def deleted(self, path: str | None) -> None:
         rel = self.rel(path)
         if rel is not None and self.index is not None:
+            self.edits.forget(rel)
             self._submit(self.index.remove, rel)
 
     def settle(self, timeout: float = 10.0) -> bool:

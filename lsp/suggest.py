@@ -133,9 +133,10 @@ def _from_cache(ls: Any, cur: _Cursor, t0: float) -> Suggestion | None:
 
 def context_snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[Snippet, ...]:
     """What goes before the file in the prompt (indexer/workspace/repo_context.py, lsp/context.py): definitions
-    from other files of what the code at the cursor uses, the repository's most similar code, snippets of
-    other open documents; within `context.tokens`, at most 4 files. Kept while the cursor stays near (the
-    prompt's start stays put), chosen again when the index becomes ready or a new definition is wanted."""
+    from other files of what the code at the cursor uses, the repository's most similar code, the regions of
+    other files edited lately, snippets of other open documents; within `context.tokens`, at most 4 files.
+    Kept while the cursor stays near (the prompt's start stays put), chosen again when the index becomes
+    ready, another file is edited or a new definition is wanted."""
     cs = ls.settings.context
     repo = ls.repo_index if cs.repo and ls.repo_index.ready else None
     open_files = cs.open_files and ls.config.other_files
@@ -152,7 +153,8 @@ def context_snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[S
         if repo is not None:
             chosen = repo_context.choose(repo.index, rel, language, prefix, suffix, tokens=cs.tokens,
                                          definitions=cs.definitions, similar=cs.similar, file_text=cur.doc.source,
-                                         show=repo.show, found=found)
+                                         show=repo.show, found=found,
+                                         edits=repo.edits.recent() if cs.recent_edits else ())
         left = cs.tokens - int(sum(len(s.text) for s in chosen) / repo_context.CHARS_PER_TOKEN)
         if open_files and len(chosen) < MAX_CONTEXT_FILES and left > 0:
             taken = {s.path for s in chosen}
@@ -164,7 +166,9 @@ def context_snippets(ls: Any, cur: _Cursor, prefix: str, suffix: str) -> tuple[S
             chosen += [Snippet(path, text, "open_file") for path, text in picked]
         return tuple(chosen)
 
-    return ls.snippet_memo.get(cur.uri, cur.start.line, choose, epoch=repo is not None,
+    # a new choice when the index becomes ready or another file is edited (this file's edits are in its prompt)
+    epoch = (repo is not None, repo.edits.stamp(rel) if repo is not None and cs.recent_edits else 0)
+    return ls.snippet_memo.get(cur.uri, cur.start.line, choose, epoch=epoch,
                                wanted=frozenset(d.key for d in found))
 
 

@@ -3,7 +3,8 @@
 With `context.repo` (the default) the file's repository (the nearest folder above it holding `.git`) is
 indexed on the spot, within `context.max_files`, and the prompt opens with the same repository context the
 language server gives (indexer/workspace/repo_context.py): definitions of what the code at the cursor uses,
-then the most similar code of other files."""
+then the most similar code of other files, then the regions of other files changed since the last commit
+(`git diff HEAD`; the editor gives the regions edited lately)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,22 @@ def repo_root(file: Path) -> Path | None:
     return None
 
 
+def uncommitted_edits(root: Path, rel: str | None) -> list:
+    """The recently edited regions for `copilot complete`: the working tree's uncommitted changes to other
+    files (`git diff HEAD`), the most recently modified file first."""
+    from indexer.git.history import worktree_changes
+    from indexer.workspace.recent_edits import MAX_EDITS, Edit
+
+    def modified(path: str) -> float:
+        try:
+            return (root / path).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    changes = sorted((c for c in worktree_changes(root) if c.path != rel), key=lambda c: -modified(c.path))
+    return [Edit(c.path, a, b) for c in changes for a, b in c.added][:MAX_EDITS]
+
+
 def repo_snippets(file: Path, text: str, off: int, language: str | None, settings) -> tuple[list, dict | None]:
     """The repository context for the cursor at `off`, and what the index held (None when none was built)."""
     from indexer.workspace.index import WorkspaceIndex, limits_for
@@ -82,6 +99,7 @@ def repo_snippets(file: Path, text: str, off: int, language: str | None, setting
         err.print(f"[yellow]note:[/] {note}")
     rel = index.rel_path(file)
     snippets = choose(index, rel, language, text[:off], text[off:], tokens=cs.tokens, definitions=cs.definitions,
-                      similar=cs.similar, show=lambda path: path)
+                      similar=cs.similar, show=lambda path: path,
+                      edits=uncommitted_edits(root, rel) if cs.recent_edits else ())
     return snippets, {"root": str(root), "rel": rel, **index.summary(), "seconds": round(report.seconds, 2),
                       "notes": report.notes}

@@ -6,6 +6,7 @@ far as it goes.
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import threading
@@ -14,9 +15,10 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
+from pathlib import Path
 from typing import IO
 
-from copilot.core.git import git_env, last_line
+from copilot.core.git import git_env, last_line, run_git
 from copilot.core.types import UserInputError
 from indexer.git.repo import Repo
 
@@ -130,6 +132,24 @@ def commit_changes(repo: Repo, commits: list[CommitInfo]) -> Iterator[tuple[Comm
             return
         repo.notes.append(f"commit {todo[failed].sha[:12]} skipped: {state['error']}")
         todo = todo[failed + 1:]
+
+
+def worktree_changes(root: Path) -> list[FileChange]:
+    """The working tree's uncommitted changes to tracked files (`git diff HEAD`): each changed file with the
+    line ranges it holds that HEAD does not. Empty where git cannot tell (not a repository, no commit yet)."""
+    try:
+        proc = run_git(root, "diff", "HEAD", "-p", "-U0", "--no-color", "--no-ext-diff", "--no-textconv",
+                       timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if proc.returncode != 0:
+        return []
+    parsing = _parse_log(io.BytesIO(b"\x01worktree\n" + proc.stdout))
+    while True:
+        try:
+            next(parsing)
+        except StopIteration as done:
+            return [c for c in done.value[1] if c.path] if done.value else []
 
 
 def _stream_log(repo: Repo, shas: list[str],

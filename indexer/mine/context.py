@@ -1,6 +1,7 @@
 """The repository context of FIM pairs: what the language server would put before the file at the pair's
 cursor (`indexer.workspace.repo_context.choose`: definitions of the names used there from other files, then
-similar code), chosen from the repository *as it was at the pair's commit*, never a later one.
+similar code, then the other files' lines the pair's commit added, as the recently edited regions), chosen
+from the repository *as it was at the pair's commit*, never a later one.
 
 One :class:`PairContext` per repository follows the walk: a `WorkspaceIndex` of texts in memory, brought to a
 commit's tree only when that commit gave pairs (history pairs: the commit's tree; HEAD pairs: HEAD's), by the
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from indexer.git.repo import (
@@ -38,6 +39,7 @@ from indexer.pairs import FIM_KINDS
 from indexer.workspace.imports import import_spans, parse_imports
 from indexer.workspace.index import Limits, WorkspaceIndex
 from indexer.workspace.near_names import SCAN_CHARS, local_name_spans, name_uses
+from indexer.workspace.recent_edits import MAX_EDITS, Edit, nearest_first
 from indexer.workspace.repo_context import IMPORTING, FileNames, choose, file_names, known_names
 
 Accept = Callable[[str], bool]  # whether a path is mined at all (the walk's path rules)
@@ -115,8 +117,9 @@ class PairContext:
 
     # ------------------------------------------------------------------ the pairs
     def fill(self, rows: list[dict[str, Any]], *, commit: str | None = None,
-             entries: list[TreeEntry] | None = None) -> None:
-        """Set the "context" of the FIM rows among `rows`, all mined at `commit` (or at the tree `entries`)."""
+             entries: list[TreeEntry] | None = None, edits: list[Edit] | None = None) -> None:
+        """Set the "context" of the FIM rows among `rows`, all mined at `commit` (or at the tree `entries`);
+        `edits`: the regions the commit changed (a row's context shows those of other files where room is left)."""
         fim = [r for r in rows if r["kind"] in FIM_KINDS]
         if not fim or self.tokens <= 0:
             return
@@ -125,9 +128,9 @@ class PairContext:
         elif commit is not None:
             self.at_commit(commit)
         for row in fim:
-            row["context"] = self.context_of(row)
+            row["context"] = self.context_of(row, edits or ())
 
-    def context_of(self, row: dict[str, Any]) -> str:
+    def context_of(self, row: dict[str, Any], edits: Sequence[Edit] = ()) -> str:
         """The JSON context of one FIM row at the tree the index holds."""
         rel, language, prefix, middle, suffix = row["path"], row["language"], row["prefix"], row["middle"], row["suffix"]
         text = self.index.text_of(rel)
@@ -139,7 +142,7 @@ class PairContext:
             file_text = text[:at] + text[at + len(middle):]
             names = self._names_of(rel, text, language, at, len(middle))
         snippets = choose(self.index, rel, language, prefix, suffix, tokens=self.tokens, file_text=file_text,
-                          names=names)
+                          names=names, edits=nearest_first(list(edits), rel)[:MAX_EDITS] if edits else ())
         snippets = [s for s in snippets if s.path != rel]  # never the pair's own file (choose never gives it)
         self.filled += 1
         self.non_empty += bool(snippets)

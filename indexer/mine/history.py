@@ -1,6 +1,7 @@
 """Mining the history: the code each new commit added, as FIM pairs dated by that commit. On a linear history
 walked from its root, each line's commit is worked out from the walk's diffs as it goes (no blame later). A
-commit's pairs get their repository context from that commit's tree (indexer.mine.context)."""
+commit's pairs get their repository context from that commit's tree (indexer.mine.context), with the lines
+the commit added to other files as the recently edited regions."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from indexer.mine.parse import parse_version
 from indexer.mine.run import Run
 from indexer.mine.walk import RepoWalk, attribution
 from indexer.pairs import fim_pair, fims_for_added_lines
+from indexer.workspace.recent_edits import Edit
 
 
 def mine_history(walk: RepoWalk, run: Run, reporter: Reporter, commits: list[CommitInfo],
@@ -35,7 +37,8 @@ def mine_history(walk: RepoWalk, run: Run, reporter: Reporter, commits: list[Com
             if walk.context is not None and data is not None:
                 walk.context.offer(ch.blob, text, tree)
         if walk.context is not None:
-            walk.context.fill(run.rows[start:], commit=info.sha)
+            edits = [Edit(ch.path, a, b) for ch in changes if ch.path and ch.blob for a, b in ch.added]
+            walk.context.fill(run.rows[start:], commit=info.sha, edits=edits)
 
 
 def _line_owners(repo: Repo, run: Run, commits: list[CommitInfo]) -> LineOwners | None:

@@ -11,6 +11,7 @@
    import statements and links left out of the query, and chunks that are only a file's docstring and
    imports never offered alone. A cursor with only the file's docstring and imports above it is also shown
    how the most similar files begin (their docstring and imports, before their code).
+3. Then, in the room left, the regions of other files edited lately (`recent_edits`), most relevant first.
 
 The file being completed never appears. Snippets of one file are joined under its path; the result is at
 most `max_snippets` (path, text) pairs, most important first, which is what the engines accept as `context`.
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from indexer.workspace.imports import (JS_LANGS, Imported, import_spans, parse_imports, resolve_module,
                                        star_modules)
 from indexer.workspace.index import WorkspaceIndex, lines_of, same_family
 from indexer.workspace.near_names import NOT_CODE, Ref, local_names, refs_near, used_names
+from indexer.workspace.recent_edits import Edit
 from indexer.workspace.symbols import Definition, tokens_of
 
 CHARS_PER_TOKEN = 3.5
@@ -247,8 +249,10 @@ def definitions_near(index: WorkspaceIndex, rel: str | None, language: str | Non
 def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix: str, suffix: str, *,
            tokens: int, definitions: bool = True, similar: bool = True, file_text: str | None = None,
            show: Callable[[str], str] = str, max_snippets: int = 4,
-           found: list[Definition] | None = None, names: FileNames | None = None) -> list[Snippet]:
-    """The repository's snippets for a cursor (definitions first, then similar code), within `tokens`."""
+           found: list[Definition] | None = None, names: FileNames | None = None,
+           edits: Sequence[Edit] = ()) -> list[Snippet]:
+    """The repository's snippets for a cursor (definitions first, then similar code, then the regions of
+    other files in `edits`, most relevant first), within `tokens`."""
     budget = int(tokens * CHARS_PER_TOKEN)
     groups: dict[str, list[str]] = {}
     sources: dict[str, str] = {}
@@ -298,4 +302,19 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
                 continue
             if add(h.path, text, "similar"):
                 spans.append((h.path, h.start_line, h.end_line))
+    for e in edits:
+        left = budget - used - 2
+        if left < MIN_CHUNK_CHARS:
+            break
+        whole = index.text_of(e.path) if e.path != rel else None
+        if not whole:
+            continue
+        lo, hi = e.window(whole.count("\n") + 1)
+        if any(p == e.path and a <= hi and lo <= b for p, a, b in spans):
+            continue
+        text = lines_of(whole, lo, hi).strip("\n")
+        if len(text) > left:
+            text = text[: text.rfind("\n", 0, left)] if "\n" in text[:left] else ""
+        if len(text.strip()) >= MIN_CHUNK_CHARS // 2 and add(e.path, text, "recent_edit"):
+            spans.append((e.path, lo, hi))
     return [Snippet(show(p), "\n\n".join(texts), sources[p]) for p, texts in groups.items()]

@@ -7,7 +7,8 @@ next request arrives (latest wins), a close cancels it and forgets the cached su
 document's chosen snippets and any request snapshot.
 
 The repository index (lsp/repo_index.py) follows: an opened or edited buffer is re-scanned a second after
-its last change, a saved or closed file is read again from disk.
+its last change, a saved or closed file is read again from disk; each change's lines go to its edit log
+(the recently edited regions of other files' completion context).
 
 One fix to pygls: its documents split lines with `str.splitlines`, which also breaks at
 U+2028, form feeds and other characters that are not line ends in LSP, so an edit after such a
@@ -27,6 +28,7 @@ from pygls.workspace.text_document import TextDocument
 from lsp.features.util import doc_path
 
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
 class LspTextDocument(TextDocument):
@@ -62,7 +64,13 @@ def register(server: Any) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: Any, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
-        ls.repo_index.edited(ls.loop, doc_path(uri), buffer_text(uri))
+        path = doc_path(uri)
+        for change in params.content_changes:  # each in the coordinates the previous one left
+            r = getattr(change, "range", None)
+            if r is not None:
+                new_end = r.start.line + len(_BREAKS.findall(change.text))
+                ls.repo_index.record_edit(path, r.start.line, r.end.line, new_end)
+        ls.repo_index.edited(ls.loop, path, buffer_text(uri))
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: Any, params: types.DidSaveTextDocumentParams) -> None:

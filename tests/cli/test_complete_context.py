@@ -33,3 +33,22 @@ def test_complete_indexes_the_files_repository(tmp_path, tiny_model_dir):
     off = run(args, tmp_path / "home", repo, COPILOT_CONTEXT_REPO="false")
     assert off.returncode == 0, off.stderr
     assert json.loads(off.stdout)["context"] == [] and json.loads(off.stdout)["prompt_tokens"] < data["prompt_tokens"]
+
+
+def test_complete_shows_the_regions_of_other_files_changed_since_the_last_commit(tmp_path, tiny_model_dir):
+    from helpers.indexer_fixtures import commit, init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    settings = '"""Settings."""\n\n' + "".join(f"SHADE_{i} = {i}\n" for i in range(45))
+    app = "import settings\n\n\ndef retries():\n    return \n"
+    commit(repo, {"settings.py": settings, "app.py": app}, "2024-01-02T10:00:00+00:00", "start")
+    args = ["complete", "app.py", "--line", "5", "--col", "12", "--model", str(tiny_model_dir), "--json"]
+    clean = run(args, tmp_path / "home", repo)
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["context"] == []  # nothing like `return` anywhere, nothing edited
+    (repo / "settings.py").write_text(settings + "RETRY_LIMIT = 5  # attempts before giving up\n")
+    edited = run(args, tmp_path / "home", repo)
+    assert edited.returncode == 0, edited.stderr
+    assert [(c["path"], c["source"]) for c in json.loads(edited.stdout)["context"]] == [("settings.py", "recent_edit")]
+    off = run(args, tmp_path / "home", repo, COPILOT_CONTEXT_RECENT_EDITS="false")
+    assert off.returncode == 0 and json.loads(off.stdout)["context"] == [], off.stderr

@@ -88,6 +88,32 @@ def test_repo_context_through_the_server(tiny_model_dir, tmp_path):
     asyncio.run(main())
 
 
+def test_a_region_edited_in_another_buffer_joins_the_context(tiny_model_dir, tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    settings = '"""Settings."""\n\n' + "".join(f"SHADE_{i} = {i}\n" for i in range(45))
+    (root / "settings.py").write_text(settings)
+    app = "import settings\n\n\ndef retries():\n    return \n"
+    (root / "app.py").write_text(app)
+    settings_uri, app_uri = (root / "settings.py").as_uri(), (root / "app.py").as_uri()
+
+    async def main():
+        s = Session(tiny_model_dir, root=root, home=tmp_path / "home")
+        await s.start()
+        assert await until(lambda: _index_state(s, "ready"))
+        s.open(app_uri, app)
+        before = await s.command("copilot.context", app_uri, {"line": 4, "character": 11})
+        assert not any("RETRY_LIMIT" in sn["text"] for sn in before["snippets"])
+        # the developer adds a setting at the end of settings.py (unsaved), then goes back to app.py
+        s.open(settings_uri, settings)
+        s.change(settings_uri, 2, (47, 0), (47, 0), "RETRY_LIMIT = 5  # attempts\n")
+        found = await until(lambda: _snippet_with(s, app_uri, (4, 11), "RETRY_LIMIT = 5  # attempts"))
+        assert found and found["path"] == "settings.py", found
+        assert await s.stop() == 0
+
+    asyncio.run(main())
+
+
 def test_repo_context_off_by_setting(tiny_model_dir, tmp_path):
     root = tmp_path / "proj"
     root.mkdir()

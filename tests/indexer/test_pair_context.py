@@ -103,7 +103,9 @@ def test_head_pairs_see_head_and_no_pair_sees_its_own_file(mined):
     assert fim and all(r["context"] for r in fim)  # every FIM pair was mined with context ("[]": none found)
     for r in fim:
         assert all(s["path"] != r["path"] for s in _snippets(r)), r["path"]
-        assert all(s["source"] in ("definition", "similar") for s in _snippets(r))
+        # a commit's other edits are a history pair's recent edits; a HEAD pair was not being edited
+        sources = ("definition", "similar", "recent_edit") if r["kind"] == "fim_history" else ("definition", "similar")
+        assert all(s["source"] in sources for s in _snippets(r))
         assert all("uncommitted_thing" not in s["text"] for s in _snippets(r))
     head_b = [r for r in rows if r["kind"] in ("fim_file", "fim_typing") and r["path"] == "b.py"]
     assert any("def later_helper(amounts):" in s["text"] for r in head_b for s in _snippets(r))
@@ -114,6 +116,49 @@ def test_head_pairs_see_head_and_no_pair_sees_its_own_file(mined):
     counts = mined["manifest"]["extra"]["context"]
     assert counts["tokens"] == 256 and counts["fim_pairs"] == len([r for r in fim if r["split"] in ("train", "test")])
     assert 0 < counts["non_empty"] <= counts["mined_with_context"] == counts["fim_pairs"]
+
+
+CONFIG_V1 = '"""Settings."""\n\nTIMEOUT_S = 30\n' + "".join(f'SHADE_{i} = {i}\n' for i in range(45))
+CONFIG_V2 = CONFIG_V1 + 'RETRY_LIMIT = 5  # attempts before a payment gives up\nRETRY_BACKOFF_S = 2.5\n'
+PAY_V1 = '''"""Payments."""
+
+import config
+
+
+def pay(invoice):
+    """Charge an invoice once."""
+    return invoice.charge(timeout=config.TIMEOUT_S)
+'''
+PAY_V2 = PAY_V1 + '''
+
+def pay_with_retries(invoice):
+    """Charge an invoice, trying again on failure."""
+    for attempt in range(config.RETRY_LIMIT):
+        if invoice.charge(timeout=config.TIMEOUT_S):
+            return attempt
+    return -1
+'''
+
+
+def test_a_history_pair_sees_the_other_lines_its_commit_added_as_recent_edits(tmp_path):
+    repo = init_repo(tmp_path / "repo")
+    commit(repo, {"README.md": README}, "2024-01-01T10:00:00+00:00", "readme")
+    c1 = commit(repo, {"config.py": CONFIG_V1, "pay.py": PAY_V1}, "2024-01-02T10:00:00+00:00", "pay")
+    c2 = commit(repo, {"config.py": CONFIG_V2, "pay.py": PAY_V2}, "2024-01-03T10:00:00+00:00", "retries")
+    commit(repo, {"config.py": CONFIG_V2 + "FUTURE_FLAG = True\n"}, "2024-01-04T10:00:00+00:00", "later")
+    config = IndexConfig(pairs=PairConfig(lines_per_fim=2, max_fim_per_file=32, max_history_per_file=12),
+                         test_fraction=0.0)
+    index_repos([str(repo)], tmp_path / "ds", config)
+    rows = [r for r in ds.read_pool(tmp_path / "ds") if r["kind"] == "fim_history" and r["path"] == "pay.py"]
+    at_c2 = [s for r in rows if r["commit"] == c2 for s in _snippets(r)]
+    # the constants commit 2 added to config.py, far below what pay.py's code matches (no definition or
+    # similar chunk brings them), after the similar chunk of config.py ...
+    assert any("TIMEOUT_S = 30" in s["text"] and "RETRY_LIMIT = 5  # attempts before a payment gives up" in s["text"]
+               for s in at_c2 if s["path"] == "config.py"), at_c2
+    # ... as config.py was at that commit: nothing a later commit wrote, nothing of commit 2 at commit 1
+    assert not any("FUTURE_FLAG" in s["text"] for r in rows for s in _snippets(r))
+    at_c1 = [s for r in rows if r["commit"] == c1 for s in _snippets(r)]
+    assert at_c1 and not any("RETRY_LIMIT" in s["text"] for s in at_c1)
 
 
 def test_context_is_within_the_budget_and_loads_as_the_engines_take_it(mined):
