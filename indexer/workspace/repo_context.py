@@ -289,7 +289,7 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
             if any(p == h.path and a <= h.end_line and h.start_line <= b for p, a, b in spans):
                 continue
             whole = index.text_of(h.path) or ""
-            if in_header and h.path not in groups:
+            if in_header and h.path not in groups and h.start_line > 0:  # a chunk from line 0 holds the header
                 header = file_header(whole, language)
                 if header and len(header) + 2 <= left - MIN_CHUNK_CHARS and add(h.path, header, "similar"):
                     left -= len(header) + 2

@@ -251,6 +251,12 @@ def test_a_cursor_in_the_imports_is_shown_how_similar_files_begin():
     code_prefix = prefix + "import click\n\n\n@click.command()\n"
     out = choose(idx, "tests/typing/typing_name.py", "python", code_prefix, suffix[20:], tokens=256, definitions=False)
     assert "def hello(count: int)" in out[0].text and "import click" not in out[0].text
+    # a sibling whose chunk starts at its first line holds its header already: shown once
+    flat = '"""Type checks for a bare command."""\nimport click\n\nhello = click.command()(click.echo)\n' \
+        'assert_type(hello, click.Command)\n'
+    idx = WorkspaceIndex.from_texts([("tests/typing/typing_bare.py", flat)])
+    out = choose(idx, "tests/typing/typing_name.py", "python", prefix, suffix, tokens=256, definitions=False)
+    assert len(out) == 1 and out[0].text.count("Type checks for a bare command") == 1, out
 
 
 @pytest.mark.parametrize("language, prefix", [
