@@ -47,7 +47,7 @@ class EditLog:
     def __init__(self, limit: int = MAX_EDITS) -> None:
         self.limit = limit
         self._edits: list[Edit] = []
-        self._changes: dict[str, int] = {}  # path -> edits recorded in it
+        self._changes: dict[str, int] = {}  # path -> times the index took in its edited text
         self._lock = threading.Lock()
 
     def record(self, path: str, start: int, old_end: int, new_end: int) -> None:
