@@ -29,8 +29,9 @@ from copilot.cli.common import console, errors
 @click.option("--processes", type=int, default=1, show_default=True,
               help="Data-parallel training processes on this machine (one per GPU, or per CPU core).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--init-adapter", type=click.Path(path_type=Path), default=None, hidden=True,
-              help="Warm start from this adapter folder (the nightly job's candidates).")
+@click.option("--init-adapter", type=click.Path(path_type=Path), default=None,
+              help="Warm start from this adapter folder (e.g. a registry version, to train it longer; the nightly "
+                   "job's candidates start from the promoted one).")
 @errors
 def train_cmd(data, name, base, recipe, max_steps, epochs, resume, quantize, spm_share, processes, quiet,
               init_adapter):
