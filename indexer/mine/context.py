@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from indexer.git.repo import (
@@ -39,7 +39,7 @@ from indexer.pairs import FIM_KINDS
 from indexer.workspace.imports import import_spans, parse_imports
 from indexer.workspace.index import Limits, WorkspaceIndex
 from indexer.workspace.near_names import SCAN_CHARS, local_name_spans, name_uses
-from indexer.workspace.recent_edits import MAX_EDITS, Edit, nearest_first
+from indexer.workspace.recent_edits import CommitEdits, Edit
 from indexer.workspace.repo_context import IMPORTING, FileNames, choose, file_names, known_names
 
 Accept = Callable[[str], bool]  # whether a path is mined at all (the walk's path rules)
@@ -127,10 +127,11 @@ class PairContext:
             self.at_tree(entries)
         elif commit is not None:
             self.at_commit(commit)
+        commit_edits = CommitEdits(edits) if edits else None
         for row in fim:
-            row["context"] = self.context_of(row, edits or ())
+            row["context"] = self.context_of(row, commit_edits)
 
-    def context_of(self, row: dict[str, Any], edits: Sequence[Edit] = ()) -> str:
+    def context_of(self, row: dict[str, Any], edits: CommitEdits | None = None) -> str:
         """The JSON context of one FIM row at the tree the index holds."""
         rel, language, prefix, middle, suffix = row["path"], row["language"], row["prefix"], row["middle"], row["suffix"]
         text = self.index.text_of(rel)
@@ -142,7 +143,7 @@ class PairContext:
             file_text = text[:at] + text[at + len(middle):]
             names = self._names_of(rel, text, language, at, len(middle))
         snippets = choose(self.index, rel, language, prefix, suffix, tokens=self.tokens, file_text=file_text,
-                          names=names, edits=nearest_first(list(edits), rel)[:MAX_EDITS] if edits else ())
+                          names=names, edits=edits.nearest(rel) if edits is not None else ())
         snippets = [s for s in snippets if s.path != rel]  # never the pair's own file (choose never gives it)
         self.filled += 1
         self.non_empty += bool(snippets)

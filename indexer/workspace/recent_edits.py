@@ -91,14 +91,32 @@ class EditLog:
             return sum(self._changes.values()) - self._changes.get(exclude or "", 0)
 
 
-def nearest_first(edits: list[Edit], rel: str | None) -> list[Edit]:
-    """Edits of files other than `rel`, those sharing more leading folders with it first (stable otherwise)."""
-    def shared(path: str) -> int:
-        n = 0
-        for a, b in zip(path.split("/")[:-1], (rel or "").split("/")[:-1]):
-            if a != b:
-                break
-            n += 1
-        return n
+class CommitEdits:
+    """A commit's edited regions, handed to each of its pairs nearest first: the files sharing more leading
+    folders with the pair's file first, in the commit's order otherwise, never the pair's file. The work per
+    pair is bounded by `limit` and the folder depth, whatever the commit's size (a vendored import's
+    thousands of files included)."""
 
-    return sorted((e for e in edits if e.path != rel), key=lambda e: -shared(e.path))
+    def __init__(self, edits: list[Edit]) -> None:
+        self.by_file: dict[str, list[Edit]] = {}
+        for e in edits:
+            self.by_file.setdefault(e.path, []).append(e)
+        self.under: dict[tuple[str, ...], list[str]] = {}  # a folder -> the edited files at or below it
+        for path in self.by_file:
+            parts = tuple(path.split("/")[:-1])
+            for k in range(len(parts) + 1):
+                self.under.setdefault(parts[:k], []).append(path)
+
+    def nearest(self, rel: str | None, limit: int = MAX_EDITS) -> list[Edit]:
+        parts = tuple((rel or "").split("/")[:-1])
+        out: list[Edit] = []
+        seen = {rel}
+        for k in range(len(parts), -1, -1):
+            for path in self.under.get(parts[:k], ()):
+                if path in seen:
+                    continue
+                seen.add(path)
+                out.extend(self.by_file[path])
+                if len(out) >= limit:
+                    return out[:limit]
+        return out

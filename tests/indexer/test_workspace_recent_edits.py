@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from indexer.workspace.index import WorkspaceIndex
-from indexer.workspace.recent_edits import MAX_REGION_LINES, Edit, EditLog, nearest_first
+from indexer.workspace.recent_edits import MAX_REGION_LINES, CommitEdits, Edit, EditLog
 from indexer.workspace.repo_context import choose
 
 
@@ -41,11 +41,18 @@ def test_a_long_region_is_shown_around_the_line_edited_last():
     assert Edit("a.py", 0, 80, last=80).window(81) == (81 - MAX_REGION_LINES, 80)
 
 
-def test_edits_of_other_files_nearest_the_cursor_s_file_come_first():
+def test_a_commit_s_edits_of_other_files_nearest_the_pair_s_file_come_first():
     edits = [Edit("docs/conf.py", 0, 1), Edit("src/pay/api.py", 4, 5), Edit("src/pay/cli.py", 0, 0),
-             Edit("src/other.py", 1, 1)]
-    assert [e.path for e in nearest_first(edits, "src/pay/cli.py")] == ["src/pay/api.py", "src/other.py",
-                                                                         "docs/conf.py"]
+             Edit("src/other.py", 1, 1), Edit("src/pay/api.py", 9, 9), Edit("src/pay/v2/new.py", 0, 3)]
+    commit = CommitEdits(edits)
+    assert [(e.path, e.start) for e in commit.nearest("src/pay/cli.py")] == [
+        ("src/pay/api.py", 4), ("src/pay/api.py", 9), ("src/pay/v2/new.py", 0), ("src/other.py", 1),
+        ("docs/conf.py", 0)]
+    assert [e.path for e in commit.nearest("setup.py", limit=2)] == ["docs/conf.py", "src/pay/api.py"]
+    # a commit of thousands of files: each pair's share is found without sorting them all
+    big = CommitEdits([Edit(f"vendor/lib{i}/m{j}.py", 0, 0) for i in range(100) for j in range(100)] +
+                      [Edit("app/views.py", 3, 4)])
+    assert big.nearest("app/models.py", limit=3)[0] == Edit("app/views.py", 3, 4)
 
 
 CONFIG = '"""Settings."""\n\nTIMEOUT_S = 30\n' + "".join(f"SHADE_{i} = {i}\n" for i in range(40)) + \
