@@ -321,10 +321,6 @@ class WorkspaceIndex:
                     out.append(ChunkHit(path, self._c_start[h.chunk], self._c_end[h.chunk], h.score))
             return out[:k]
 
-    def read_lines(self, rel: str, start: int, end: int) -> str:
-        """Lines start..end (0-based, inclusive) of a file as indexed (its buffer, else the disk)."""
-        return lines_of(self.text_of(rel) or "", start, end)
-
     def text_of(self, rel: str) -> str | None:
         """A file's text as indexed (its buffer, else the disk); None when there is none."""
         with self._lock:

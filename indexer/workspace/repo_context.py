@@ -246,6 +246,18 @@ def definitions_near(index: WorkspaceIndex, rel: str | None, language: str | Non
     return list(out.values())[:limit]
 
 
+def _overlaps(spans: list[tuple[str, int, int]], path: str, start: int, end: int) -> bool:
+    """Whether lines start..end of `path` overlap a span already shown."""
+    return any(p == path and a <= end and start <= b for p, a, b in spans)
+
+
+def _whole_lines_within(text: str, limit: int) -> str:
+    """`text` cut to its whole lines within `limit` characters ("" when its first line is longer)."""
+    if len(text) <= limit:
+        return text
+    return text[: text.rfind("\n", 0, limit)] if "\n" in text[:limit] else ""
+
+
 def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix: str, suffix: str, *,
            tokens: int, definitions: bool = True, similar: bool = True, file_text: str | None = None,
            show: Callable[[str], str] = str, max_snippets: int = 4,
@@ -286,7 +298,7 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
             left = budget - used - 2
             if h.score < 0.4 * best or left < MIN_CHUNK_CHARS:
                 break
-            if any(p == h.path and a <= h.end_line and h.start_line <= b for p, a, b in spans):
+            if _overlaps(spans, h.path, h.start_line, h.end_line):
                 continue
             whole = index.text_of(h.path) or ""
             if in_header and h.path not in groups and h.start_line > 0:  # a chunk from line 0 holds the header
@@ -296,8 +308,7 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
             text = lines_of(whole, h.start_line, h.end_line).strip("\n")
             if _only_imports(text, language):
                 continue  # a file's docstring and imports: the names they bring are the definitions' business
-            if len(text) > left:
-                text = text[: text.rfind("\n", 0, left)] if "\n" in text[:left] else ""
+            text = _whole_lines_within(text, left)
             if len(text.strip()) < MIN_CHUNK_CHARS // 2:
                 continue
             if add(h.path, text, "similar"):
@@ -310,11 +321,9 @@ def choose(index: WorkspaceIndex, rel: str | None, language: str | None, prefix:
         if not whole:
             continue
         lo, hi = e.window(whole.count("\n") + 1)
-        if any(p == e.path and a <= hi and lo <= b for p, a, b in spans):
+        if _overlaps(spans, e.path, lo, hi):
             continue
-        text = lines_of(whole, lo, hi).strip("\n")
-        if len(text) > left:
-            text = text[: text.rfind("\n", 0, left)] if "\n" in text[:left] else ""
+        text = _whole_lines_within(lines_of(whole, lo, hi).strip("\n"), left)
         if len(text.strip()) >= MIN_CHUNK_CHARS // 2 and add(e.path, text, "recent_edit"):
             spans.append((e.path, lo, hi))
     return [Snippet(show(p), "\n\n".join(texts), sources[p]) for p, texts in groups.items()]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from indexer.workspace.imports import parse_imports, resolve_module
-from indexer.workspace.index import Limits, WorkspaceIndex
+from indexer.workspace.index import Limits, WorkspaceIndex, lines_of
 from indexer.workspace.symbols import scan
 
 BILLING = '''"""Billing."""
@@ -101,7 +101,7 @@ def test_updates_from_disk_and_buffers_and_removal(tmp_path):
     assert idx.named("late_fee")[0].signature == "def late_fee(days: int) -> float:"
     idx.set_buffer("billing.py", "def renamed_fee(days):\n    return days\n")  # unsaved edit
     assert not idx.named("late_fee") and idx.named("renamed_fee")
-    assert idx.read_lines("billing.py", 0, 0) == "def renamed_fee(days):"  # chunks read from the buffer
+    assert lines_of(idx.text_of("billing.py"), 0, 0) == "def renamed_fee(days):"  # chunks read from the buffer
     idx.reload("billing.py")  # closed without saving: the disk again
     assert idx.named("late_fee") and not idx.named("renamed_fee")
     (tmp_path / "billing.py").unlink()
