@@ -103,6 +103,16 @@ class Group:
 
             _collective(dist.barrier)
 
+    def __enter__(self) -> Group:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        # A process that finished its work leaves the group before it exits: a gloo group left to the
+        # interpreter's teardown can abort it ("terminate called without an active exception") after the run
+        # was published. A failed process just ends; the launcher stops the others.
+        if exc_type is None:
+            self.close()
+
     def close(self) -> None:
         if self.world > 1:
             import torch.distributed as dist

@@ -2,7 +2,8 @@
 (what `torchrun` and `accelerate launch --multi_gpu` run), each running `python -m copilot.cli.train` with
 the same arguments; they find each other through the environment the
 launcher sets (copilot.train.distributed). If one process dies, the launcher stops the others and exits
-non-zero; what the run had checkpointed stays for `--resume`.
+non-zero; what the run had checkpointed stays for `--resume`. A process lost after process 0 published the
+version (it publishes only after the last step every process took part in) is a warning, not a failed run.
 
 Users with an accelerate config run the same module themselves:
 `accelerate launch --config_file cfg.yaml -m copilot.cli.train --data DIR --name NAME`.
@@ -91,6 +92,10 @@ def train_processes(processes: int, device: str, worker_args: list[str], name: s
     try:
         run(processes, device, worker_args)
     except CopilotError as exc:
+        new = sorted(set(registry.versions(name)) - before)
+        if len(new) == 1:  # process 0 publishes only after the last step every process took part in
+            log(f"warning: {exc} after the run was published; {name}@{new[0]} is complete")
+            return new[0]
         ck = latest_checkpoint(work_dir_for(name))
         kept = (f"the last checkpoint is {ck} (step {int(ck.name.split('-')[1])}): run the same command with --resume"
                 if ck else "no checkpoint was written yet: run the same command again")

@@ -129,32 +129,32 @@ def train(
     stop = stop or threading.Event()
     ds, dmanifest = _train_dataset(data_dir)
     device, mode, why = _device_and_mode(settings, recipe)
-    group = Group.join(device)
-    if not group.main:  # one voice: process 0 logs, shows progress, writes checkpoints and publishes
-        log, progress, on_step = (lambda s: None), False, None
-    log(f"Training mode: {mode} — {why}" + (f"; {group.world} processes, data-parallel" if group.world > 1 else ""))
-    model_dir = _resolve_base(base or settings.model, group, log)
-    base_sha = models.model_sha256(model_dir)
-    with registry.training_lock(name) if group.main else contextlib.nullcontext():
-        data = _prepare_data(data_dir, ds["train"], dmanifest, model_dir, recipe, log)
-        run = _build_run(model_dir, device, mode, why, recipe, init_adapter, work_dir_for(name), group)
-        run.run_key = _run_key(data_dir, dmanifest, base_sha, recipe, data.total)
-        _resume(run, resume, log)
-        _run_steps(run, data, recipe, stop, progress, on_step, log)
-        if run.stopped:
-            _stop_with_checkpoint(run)
-        result = TrainResult(None, run.step, run.start, run.losses, run.tokens, run.seconds, mode, why,
-                             work_dir=run.work)
-        if not group.main:
+    with Group.join(device) as group:
+        if not group.main:  # one voice: process 0 logs, shows progress, writes checkpoints and publishes
+            log, progress, on_step = (lambda s: None), False, None
+        log(f"Training mode: {mode} — {why}" + (f"; {group.world} processes, data-parallel" if group.world > 1 else ""))
+        model_dir = _resolve_base(base or settings.model, group, log)
+        base_sha = models.model_sha256(model_dir)
+        with registry.training_lock(name) if group.main else contextlib.nullcontext():
+            data = _prepare_data(data_dir, ds["train"], dmanifest, model_dir, recipe, log)
+            run = _build_run(model_dir, device, mode, why, recipe, init_adapter, work_dir_for(name), group)
+            run.run_key = _run_key(data_dir, dmanifest, base_sha, recipe, data.total)
+            _resume(run, resume, log)
+            _run_steps(run, data, recipe, stop, progress, on_step, log)
+            if run.stopped:
+                _stop_with_checkpoint(run)
+            result = TrainResult(None, run.step, run.start, run.losses, run.tokens, run.seconds, mode, why,
+                                 work_dir=run.work)
+            if not group.main:
+                return result
+            if not publish:
+                _checkpoint(run)
+                return result
+            result.manifest = _publish(registry, name, run, data, recipe, base or settings.model, base_sha, dmanifest,
+                                       init_adapter)
+            shutil.rmtree(run.work, ignore_errors=True)
+            log(f"Registered {name}@{result.manifest.version} (candidate)")
             return result
-        if not publish:
-            _checkpoint(run)
-            return result
-        result.manifest = _publish(registry, name, run, data, recipe, base or settings.model, base_sha, dmanifest,
-                                   init_adapter)
-        shutil.rmtree(run.work, ignore_errors=True)
-        log(f"Registered {name}@{result.manifest.version} (candidate)")
-        return result
 
 
 # ---------------------------------------------------------------------------- steps of a run

@@ -171,3 +171,36 @@ def test_two_gpu_processes_take_the_same_steps_as_one(tmp_path, tiny_model, data
         runs[n] = _manifest(tmp_path / f"g{n}", "g")["training"]
     assert runs[2]["processes"] == 2
     assert all(abs(x - y) <= 1e-3 for x, y in zip(runs[1]["losses"], runs[2]["losses"])), runs
+
+
+def test_a_process_lost_after_the_publish_keeps_the_version_and_one_lost_before_says_nothing_was(monkeypatch, tmp_path):
+    """Process 0 publishes only after the last step every process took part in, so a peer that dies while
+    exiting (as a gloo teardown abort did once on CI) does not undo a finished run; one lost earlier does."""
+    from copilot.core.types import CopilotError
+    from copilot.train import launch
+
+    class Versions:
+        def __init__(self):
+            self.v = [1]
+
+        def versions(self, name):
+            return list(self.v)
+
+    reg, said = Versions(), []
+    monkeypatch.setenv("COPILOT_HOME", str(tmp_path))
+
+    def published_then_lost(processes, device, args):
+        reg.v.append(2)
+        raise CopilotError("training process 1 of 2 was killed by SIGABRT; the others were stopped")
+
+    monkeypatch.setattr(launch, "run", published_then_lost)
+    assert launch.train_processes(1, "cpu", [], "t", reg, log=said.append) == 2
+    assert "after the run was published; t@2 is complete" in said[-1] and "SIGABRT" in said[-1]
+
+    def lost(processes, device, args):
+        raise CopilotError("training process 1 of 2 was killed by SIGKILL; the others were stopped")
+
+    monkeypatch.setattr(launch, "run", lost)
+    with pytest.raises(CopilotError, match="SIGKILL; the others were stopped; nothing was published; no checkpoint"):
+        launch.train_processes(1, "cpu", [], "t", reg)
+    assert reg.versions("t") == [1, 2]
