@@ -70,8 +70,9 @@ def repo_root(file: Path) -> Path | None:
 
 def uncommitted_edits(root: Path, rel: str | None) -> list:
     """The recently edited regions for `copilot complete`: the working tree's uncommitted changes to other
-    files (`git diff HEAD`), the most recently modified file first."""
-    from indexer.git.history import worktree_changes
+    files (`git diff HEAD`) and its new files git does not track yet (whole, up to their last lines), the
+    most recently modified file first."""
+    from indexer.git.history import untracked_files, worktree_changes
     from indexer.workspace.recent_edits import MAX_EDITS, Edit
 
     def modified(path: str) -> float:
@@ -80,8 +81,30 @@ def uncommitted_edits(root: Path, rel: str | None) -> list:
         except OSError:
             return 0.0
 
-    changes = sorted((c for c in worktree_changes(root) if c.path != rel), key=lambda c: -modified(c.path))
-    return [Edit(c.path, a, b) for c in changes for a, b in c.added][:MAX_EDITS]
+    changed = {c.path: c.added for c in worktree_changes(root) if c.path != rel}
+    for path in untracked_files(root):
+        if path != rel and path not in changed:
+            changed[path] = []  # the whole file: its lines are counted once it is among the newest
+    edits: list[Edit] = []
+    for path in sorted(changed, key=lambda p: -modified(p)):
+        if len(edits) >= MAX_EDITS:
+            break
+        new = not changed[path]
+        ranges = _whole_file(root / path) if new else changed[path]
+        edits += [Edit(path, a, b, last=b if new else -1) for a, b in ranges]
+    return edits[:MAX_EDITS]
+
+
+def _whole_file(path: Path) -> list[tuple[int, int]]:
+    """A new file's lines as one edited range (none for a file too large or unreadable to be context)."""
+    try:
+        if path.stat().st_size > 1 << 20:
+            return []
+        data = path.read_bytes()
+    except OSError:
+        return []
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    return [(0, lines - 1)] if lines else []
 
 
 def repo_snippets(file: Path, text: str, off: int, language: str | None, settings) -> tuple[list, dict | None]:

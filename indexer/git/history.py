@@ -152,6 +152,18 @@ def worktree_changes(root: Path) -> list[FileChange]:
             return [c for c in done.value[1] if c.path] if done.value else []
 
 
+def untracked_files(root: Path) -> list[str]:
+    """The working tree's new files git does not track yet and does not ignore (`git ls-files --others
+    --exclude-standard`), repository-relative. Empty where git cannot tell."""
+    try:
+        proc = run_git(root, "ls-files", "-z", "--others", "--exclude-standard", timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if proc.returncode != 0:
+        return []
+    return [p.decode("utf-8", "replace") for p in proc.stdout.split(b"\0") if p]
+
+
 def _stream_log(repo: Repo, shas: list[str],
                 state: dict[str, str | None]) -> Iterator[tuple[str, list[FileChange], bool]]:
     """Yields (sha, changes, complete). complete=False for the last commit when git failed midway."""

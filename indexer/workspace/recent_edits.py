@@ -3,8 +3,8 @@ similar code (`repo_context.choose` shows them in the room those leave).
 
 Where the edits come from:
 - the language server records where each buffer changes (`EditLog`, from didChange ranges), newest first;
-- `copilot complete` takes the working tree's uncommitted changes (`git diff HEAD`), the most recently
-  modified file first;
+- `copilot complete` takes the working tree's uncommitted changes (`git diff HEAD`) and its new files git
+  does not track yet (whole, so shown by their last lines), the most recently modified file first;
 - a history pair takes the lines its commit added to other files (the commit's other edits, as a developer
   finishing that commit would have made them just before), the files nearest the pair's own first.
 

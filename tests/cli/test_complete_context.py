@@ -52,3 +52,29 @@ def test_complete_shows_the_regions_of_other_files_changed_since_the_last_commit
     assert [(c["path"], c["source"]) for c in json.loads(edited.stdout)["context"]] == [("settings.py", "recent_edit")]
     off = run(args, tmp_path / "home", repo, COPILOT_CONTEXT_RECENT_EDITS="false")
     assert off.returncode == 0 and json.loads(off.stdout)["context"] == [], off.stderr
+
+
+def test_a_new_file_git_does_not_track_yet_is_a_recent_edit_shown_by_its_last_lines(tmp_path, tiny_model_dir):
+    from helpers.indexer_fixtures import commit, init_repo
+
+    from copilot.cli.complete import uncommitted_edits
+    from indexer.workspace.recent_edits import Edit
+
+    repo = init_repo(tmp_path / "repo")
+    app = "import settings\n\n\ndef retries():\n    return \n"
+    commit(repo, {"settings.py": "LIMIT = 1\n", "app.py": app, ".gitignore": "build/\n"},
+           "2024-01-02T10:00:00+00:00", "start")
+    (repo / "build").mkdir()
+    (repo / "build" / "gen.py").write_text("GENERATED_RETRY_LIMIT = 1  # ignored: never context\n" * 3)
+    new = "".join(f"BACKOFF_STEP_{i} = {i}  # seconds between attempts\n" for i in range(30))
+    (repo / "backoff.py").write_text(new)
+    (repo / "settings.py").write_text("LIMIT = 1\nRETRY_LIMIT = 5\n")
+    os.utime(repo / "settings.py", (1, 1))  # the new file is the newest change
+    edits = uncommitted_edits(repo, "app.py")
+    assert edits == [Edit("backoff.py", 0, 29, 29), Edit("settings.py", 1, 1)]
+    assert edits[0].window(30) == (18, 29)  # a new file is shown by the lines written last
+    args = ["complete", "app.py", "--line", "5", "--col", "12", "--model", str(tiny_model_dir), "--json"]
+    res = run(args, tmp_path / "home", repo)
+    assert res.returncode == 0, res.stderr
+    assert [(c["path"], c["source"]) for c in json.loads(res.stdout)["context"]][:1] == [("backoff.py", "recent_edit")]
+    assert uncommitted_edits(repo, "backoff.py") == [Edit("settings.py", 1, 1)]  # never the file being completed
