@@ -329,3 +329,24 @@ def test_memory_check_counts_every_process_of_the_machine(tiny_model):  # noqa: 
     assert check_memory(tiny_model, "lora-fp32", "cpu", 512, available=64 * 2**30, share=2) == 2 * one
     with pytest.raises(CopilotError, match=r"with 2 processes, but only"):
         check_memory(tiny_model, "lora-fp32", "cpu", 512, available=int(1.5 * one), share=2)
+
+
+def test_a_run_logged_to_a_file_prints_plain_progress_lines(capsys):
+    """Where stderr is not a terminal (nohup, cron, CI) a bar cannot redraw: plain lines at the first step,
+    every interval and the last step instead."""
+    from copilot.train.progress import Progress
+
+    bar = Progress(True, 5, 0, "lora-bf16", every_s=3600)
+    for step in range(1, 6):
+        bar.update(step, 2.0 - step / 10, 120.0)
+    bar.close()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train step")]
+    assert [line.split()[2] for line in lines] == ["1/5", "5/5"], lines
+    assert "loss 1.5000" in lines[-1] and "120 tok/s" in lines[-1] and "done by" in lines[-1]
+    every = Progress(True, 3, 0, "lora-bf16", every_s=0)
+    for step in range(1, 4):
+        every.update(step, 1.0, 1.0)
+    assert sum(line.startswith("train step") for line in capsys.readouterr().err.splitlines()) == 3
+    quiet = Progress(False, 3, 0, "lora-bf16")
+    quiet.update(1, 1.0, 1.0)
+    assert capsys.readouterr().err == ""
