@@ -248,7 +248,33 @@ def _progress_bar():
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return _PlainProgress(console)
     bar = Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=Console(stderr=True))
+                   TimeRemainingColumn(), console=console)
     bar.start()
     return bar
+
+
+class _PlainProgress:
+    """The bar's three calls, as plain lines for an eval logged to a file (`copilot.core.log_lines`)."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+        self.tasks: list[list] = []  # [label, done, LogLines]
+
+    def add_task(self, label: str, total: int) -> int:
+        from copilot.core.log_lines import LogLines
+
+        self.tasks.append([label, 0, LogLines(self.console, total)])
+        return len(self.tasks) - 1
+
+    def advance(self, task: int) -> None:
+        t = self.tasks[task]
+        t[1] += 1
+        if t[2].due(t[1]):
+            t[2].print(f"eval {t[0]} {t[1]}/{t[2].total}  {t[2].pace(t[1], 'pair')}")
+
+    def stop(self) -> None:
+        pass

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
-LOG_EVERY_S = 60.0  # a run logged to a file (nohup, cron, CI) gets a plain line this often
+from copilot.core.log_lines import LOG_EVERY_S, LogLines
 
 
 class Progress:
@@ -23,9 +22,8 @@ class Progress:
         from rich.console import Console
 
         console = Console(stderr=True)
-        self.total, self.start, self.every_s = total, start, every_s
         if not console.is_terminal:
-            self.lines, self.t0, self.last = console, time.monotonic(), None
+            self.lines = LogLines(console, total, start, every_s)
             return
         from rich.progress import (
             BarColumn,
@@ -46,17 +44,13 @@ class Progress:
     def update(self, step: int, loss: float, tps: float) -> None:
         if self.p:
             self.p.update(self.task, completed=step, loss=f"{loss:.4f}", tps=f"{tps:,.0f}")
-        elif self.lines is not None:
-            now = time.monotonic()
-            if self.last is None or step >= self.total or now - self.last >= self.every_s:
-                self.last = now
-                per_step = (now - self.t0) / max(1, step - self.start)
-                eta = time.strftime("%H:%M", time.localtime(time.time() + per_step * (self.total - step)))
-                self.lines.print(f"train step {step}/{self.total}  loss {loss:.4f}  {tps:,.0f} tok/s  "
-                                 f"{per_step:.1f} s/step  done by {eta}", highlight=False, soft_wrap=True)
+        elif self.lines is not None and self.lines.due(step):
+            self.lines.print(f"train step {step}/{self.lines.total}  loss {loss:.4f}  {tps:,.0f} tok/s  "
+                             f"{self.lines.pace(step)}")
 
     def set_total(self, total: int) -> None:
-        self.total = total
+        if self.lines is not None:
+            self.lines.total = total
         if self.p:
             self.p.update(self.task, total=total)
 

@@ -200,3 +200,16 @@ def test_eval_of_the_typing_points_only(tiny_model, tmp_path):  # noqa: F811
     assert res["base"]["fim_by"]["kind=fim_typing"]["n"] == 2 and "kind=fim_file" not in res["base"]["fim_by"]
     assert [(r["kind"], r["ref"]) for r in res["examples"]["base"]] == [("fim_typing", "turn a * b\n"),
                                                                          ("fim_typing", "turn -x\n")]
+
+
+def test_an_eval_logged_to_a_file_says_how_far_it_is_in_plain_lines(capsys):
+    from copilot.evaluate.run import _progress_bar
+
+    bar = _progress_bar()  # stderr is captured: not a terminal
+    task = bar.add_task("adapter", total=4)
+    for _ in range(4):
+        bar.advance(task)
+    bar.stop()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("eval adapter")]
+    assert [line.split()[2] for line in lines] == ["1/4", "4/4"], lines
+    assert "s/pair  done by" in lines[-1]
