@@ -81,17 +81,22 @@ def uncommitted_edits(root: Path, rel: str | None) -> list:
         except OSError:
             return 0.0
 
-    changed = {c.path: c.added for c in worktree_changes(root) if c.path != rel}
+    # None: a new file, whole (its lines are counted once it is among the newest). A tracked file whose
+    # change only removed lines has no added range, and shows nothing.
+    changed: dict[str, list[tuple[int, int]] | None] = {c.path: c.added for c in worktree_changes(root)
+                                                       if c.path != rel}
     for path in untracked_files(root):
-        if path != rel and path not in changed:
-            changed[path] = []  # the whole file: its lines are counted once it is among the newest
+        if path != rel:
+            changed.setdefault(path, None)
     edits: list[Edit] = []
     for path in sorted(changed, key=lambda p: -modified(p)):
         if len(edits) >= MAX_EDITS:
             break
-        new = not changed[path]
-        ranges = _whole_file(root / path) if new else changed[path]
-        edits += [Edit(path, a, b, last=b if new else -1) for a, b in ranges]
+        added = changed[path]
+        if added is None:
+            edits += [Edit(path, a, b, last=b) for a, b in _whole_file(root / path)]
+        else:
+            edits += [Edit(path, a, b) for a, b in added]
     return edits[:MAX_EDITS]
 
 

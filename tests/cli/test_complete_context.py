@@ -62,8 +62,9 @@ def test_a_new_file_git_does_not_track_yet_is_a_recent_edit_shown_by_its_last_li
 
     repo = init_repo(tmp_path / "repo")
     app = "import settings\n\n\ndef retries():\n    return \n"
-    commit(repo, {"settings.py": "LIMIT = 1\n", "app.py": app, ".gitignore": "build/\n"},
-           "2024-01-02T10:00:00+00:00", "start")
+    commit(repo, {"settings.py": "LIMIT = 1\n", "app.py": app, ".gitignore": "build/\n",
+                  "old.py": "KEEP = 1\nDROP = 2\n"}, "2024-01-02T10:00:00+00:00", "start")
+    (repo / "old.py").write_text("KEEP = 1\n")  # a change that only removes lines adds no region
     (repo / "build").mkdir()
     (repo / "build" / "gen.py").write_text("GENERATED_RETRY_LIMIT = 1  # ignored: never context\n" * 3)
     new = "".join(f"BACKOFF_STEP_{i} = {i}  # seconds between attempts\n" for i in range(30))
