@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from copilot.adapters.registry import Registry
+from copilot.core.log_lines import LogLines
 from copilot.core.types import UserInputError
 from copilot.evaluate import metrics as M
 from copilot.evaluate import explain_checks
@@ -262,19 +263,20 @@ class _PlainProgress:
 
     def __init__(self, console) -> None:
         self.console = console
-        self.tasks: list[list] = []  # [label, done, LogLines]
+        self.tasks: list[tuple[str, LogLines]] = []
+        self.done: list[int] = []
 
     def add_task(self, label: str, total: int) -> int:
-        from copilot.core.log_lines import LogLines
-
-        self.tasks.append([label, 0, LogLines(self.console, total)])
+        self.tasks.append((label, LogLines(self.console, total)))
+        self.done.append(0)
         return len(self.tasks) - 1
 
     def advance(self, task: int) -> None:
-        t = self.tasks[task]
-        t[1] += 1
-        if t[2].due(t[1]):
-            t[2].print(f"eval {t[0]} {t[1]}/{t[2].total}  {t[2].pace(t[1], 'pair')}")
+        label, lines = self.tasks[task]
+        self.done[task] += 1
+        n = self.done[task]
+        if lines.due(n):
+            lines.print(f"eval {label} {n}/{lines.total}  {lines.pace(n, 'pair')}")
 
     def stop(self) -> None:
         pass

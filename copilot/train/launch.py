@@ -89,18 +89,20 @@ def train_processes(processes: int, device: str, worker_args: list[str], name: s
     check_processes(processes, device, gpu_count())
     log(f"Starting {processes} training processes of {name} ({device}, {'gloo' if device == 'cpu' else 'nccl'})…")
     before = set(registry.versions(name))
+    failure: CopilotError | None = None
     try:
         run(processes, device, worker_args)
     except CopilotError as exc:
-        new = sorted(set(registry.versions(name)) - before)
+        failure = exc
+    new = sorted(set(registry.versions(name)) - before)
+    if failure is not None:
         if len(new) == 1:  # process 0 publishes only after the last step every process took part in
-            log(f"warning: {exc} after the run was published; {name}@{new[0]} is complete")
+            log(f"warning: {failure} after the run was published; {name}@{new[0]} is complete")
             return new[0]
         ck = latest_checkpoint(work_dir_for(name))
         kept = (f"the last checkpoint is {ck} (step {int(ck.name.split('-')[1])}): run the same command with --resume"
                 if ck else "no checkpoint was written yet: run the same command again")
-        raise CopilotError(f"{exc}; nothing was published; {kept}") from None
-    new = sorted(set(registry.versions(name)) - before)
+        raise CopilotError(f"{failure}; nothing was published; {kept}") from None
     if len(new) != 1:
         raise CopilotError(f"the training processes ended but published {len(new)} versions of {name!r}")
     return new[0]
