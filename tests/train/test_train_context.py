@@ -152,3 +152,41 @@ def test_prompt_helper_matches_format_build(tiny_model, order):  # noqa: F811
     prompt, how = fim_prompt(tok, fmt, row, order, budget=2000)
     assert prompt == fmt.build(row["prefix"], row["suffix"], order, path=row["path"], context=CTX, spm_header=True)
     assert how == "shown"
+
+
+def test_a_pair_that_needs_its_context_is_repeated_as_the_recipe_weighs_it(home, tiny_model, tmp_path):  # noqa: F811
+    from copilot.train.data import encode_rows, needs_context
+    from copilot.train.loop import train
+    from copilot.train.recipe import TrainRecipe, load_recipe
+
+    tok = _tok(tiny_model)
+    fmt = _fmt(tok)
+    needy = dataclasses.replace(_with_context(0), middle="return helper(x, 0.2)\n").to_row()
+    plain = dataclasses.replace(_with_context(1), middle="return x * 2\n").to_row()
+    assert needs_context(needy, CTX) and not needs_context(plain, CTX)
+    assert not needs_context(needy, ())  # a name no snippet holds
+    said = dataclasses.replace(_with_context(2), middle="return helper(x)\n",
+                               prefix="from pkg.money import helper\n\ndef f(x):\n    ").to_row()
+    assert not needs_context(said, CTX)  # the file already says it
+    once, stats = encode_rows([needy, plain], tok, fmt, max_seq_len=256, spm_share=0.0)
+    assert len(once) == 2 and stats.context_needed == 1
+    thrice, stats = encode_rows([needy, plain], tok, fmt, max_seq_len=256, spm_share=0.0, context_weight=3)
+    assert [e.input_ids for e in thrice] == [once[0].input_ids] * 3 + [once[1].input_ids]
+    assert stats.context_needed == 1 and stats.encoded == 4
+    off, stats = encode_rows([needy], tok, fmt, max_seq_len=256, spm_share=0.0, context=False, context_weight=3)
+    assert len(off) == 1 and stats.context_needed == 0  # no context shown: nothing to need
+
+    (tmp_path / "w.toml").write_text("context_weight = 3\n")
+    assert load_recipe(tmp_path / "w.toml").context_weight == 3 and load_recipe(None).context_weight == 1
+    (tmp_path / "bad.toml").write_text("context_weight = 0\n")
+    with pytest.raises(Exception, match="context_weight must be a whole number"):
+        load_recipe(tmp_path / "bad.toml")
+    data = write_dataset(tmp_path / "ds", [dataclasses.replace(_with_context(i), middle="return helper(x)\n")
+                                          for i in range(4)], [_with_context(0, "test")])
+    s = Settings()
+    s.model, s.device = str(tiny_model), "cpu"
+    ts = TrainSettings(r=4, alpha=8, learning_rate=1e-3, max_seq_len=256, batch_tokens=512)
+    man = train(data, "weighted", settings=s, recipe=TrainRecipe(train=ts, max_steps=1, spm_share=0.0,
+                                                                  context_weight=2), progress=False).manifest
+    assert (man.training["context_needed"], man.training["context_weight"]) == (4, 2)
+    assert man.training["examples"] == 8  # each of the 4 pairs twice
