@@ -14,9 +14,6 @@ on the completion only, and pack them into fixed-size rows.
   them as the server adds it, within what the middle leaves of max_seq_len. A context may take at most
   half of that: past that its last (least important) snippets are left out, as a smaller
   `context.tokens` would. `context=False` (the recipe's `context = false`) trains without it.
-  A pair that *needs* its context (`needs_context`: its middle uses a name that only the context holds) is
-  repeated `context_weight` times (the recipe's, default 1), so a short run sees more of the pairs where the
-  context is the answer.
   The middle ends with the end-of-text token, so the adapted model learns to stop.
 - Explain pairs go through the chat template (the same messages the engine's explain uses); the
   completion is the assistant turn including its end-of-turn token.
@@ -38,7 +35,6 @@ from typing import Any
 
 from indexer.dataset import row_context
 from indexer.pairs import FIM_KINDS, explain_pair_parts
-from indexer.workspace.symbols import IDENT
 
 IGNORE = -100
 MAX_CONTEXT_FILES = 4  # the engines take at most four other files' snippets (copilot.serve.base)
@@ -69,7 +65,6 @@ class EncodeStats:
     context: int = 0  # examples whose prompt opens with repository context
     context_trimmed: int = 0  # ... with some of its snippets left out for want of room
     context_left_out: int = 0  # examples whose context was left out entirely for want of room
-    context_needed: int = 0  # ... whose middle uses a name only their context holds (`needs_context`)
     dropped: dict[str, int] = field(default_factory=dict)
     tokens: int = 0
     label_tokens: int = 0
@@ -137,19 +132,6 @@ def explain_texts(tokenizer, row: dict[str, Any]) -> tuple[str, str]:
     return prompt, answer + (tokenizer.eos_token or "")
 
 
-def needs_context(row: dict[str, Any], context: tuple[tuple[str, str], ...]) -> bool:
-    """Whether a FIM row's middle uses a name (an identifier of 3+ characters) that its prefix and suffix do
-    not hold and one of its `context` snippets does: a pair the model can only get right by reading the context."""
-    around = set(IDENT.findall(row.get("prefix", ""))) | set(IDENT.findall(row.get("suffix", "")))
-    new = {t for t in IDENT.findall(row.get("middle") or "") if len(t) >= 3} - around
-    if not new:
-        return False
-    shown: set[str] = set()
-    for _path, text in context:
-        shown.update(IDENT.findall(text))
-    return bool(new & shown)
-
-
 def encode_pair(tokenizer, prompt: str, completion: str) -> Example:
     p, c = _ids(tokenizer, prompt), _ids(tokenizer, completion)
     return Example(input_ids=p + c, labels=[IGNORE] * len(p) + c)
@@ -183,18 +165,17 @@ def fim_prompt(tokenizer, fmt, row: dict[str, Any], order: str, budget: int, suf
 
 
 def encode_rows(rows, tokenizer, fmt, *, max_seq_len: int, spm_share: float = 0.5, seed: int = 0,
-                suffix_share: float = 0.25, context: bool = True, code_tokens: int = 0,
-                context_weight: int = 1) -> tuple[list[Example], EncodeStats]:
+                suffix_share: float = 0.25, context: bool = True,
+                code_tokens: int = 0) -> tuple[list[Example], EncodeStats]:
     """Turn dataset rows (TrainingPair dicts) into masked token examples (`context`: FIM prompts open with the
-    pairs' stored repository context; `code_tokens`: most tokens of prefix+suffix, 0 = what max_seq_len leaves;
-    `context_weight`: times a pair that needs its shown context (`needs_context`) is repeated)."""
+    pairs' stored repository context; `code_tokens`: most tokens of prefix+suffix, 0 = what max_seq_len leaves)."""
     stats = EncodeStats()
     out: list[Example] = []
     eot = end_of_text(tokenizer, fmt)
     slack = 8  # sentinels + re-tokenization at the cut points
     for row in rows:
         stats.pairs += 1
-        kind, repeat = row.get("kind"), 0
+        kind = row.get("kind")
         if kind in FIM_KINDS:
             if fmt is None:
                 stats.drop("no_fim_format")
@@ -212,9 +193,6 @@ def encode_rows(rows, tokenizer, fmt, *, max_seq_len: int, spm_share: float = 0.
             order = fim_order(row, spm_share, seed)
             prompt, how = fim_prompt(tokenizer, fmt, row, order, budget, suffix_share, context, code_tokens)
             ex = encode_pair(tokenizer, prompt, comp)
-            if how in ("shown", "trimmed") and needs_context(row, row_context(row)[:MAX_CONTEXT_FILES]):
-                stats.context_needed += 1
-                repeat = context_weight - 1
             stats.spm += order == "spm"
             stats.context += how in ("shown", "trimmed")
             stats.context_trimmed += how == "trimmed"
@@ -231,11 +209,10 @@ def encode_rows(rows, tokenizer, fmt, *, max_seq_len: int, spm_share: float = 0.
         if len(ex.input_ids) > max_seq_len:
             stats.drop("too_long")
             continue
-        for _ in range(1 + repeat):
-            out.append(ex)
-            stats.encoded += 1
-            stats.tokens += len(ex.input_ids)
-            stats.label_tokens += sum(1 for x in ex.labels if x != IGNORE)
+        out.append(ex)
+        stats.encoded += 1
+        stats.tokens += len(ex.input_ids)
+        stats.label_tokens += sum(1 for x in ex.labels if x != IGNORE)
     return out, stats
 
 

@@ -199,16 +199,14 @@ def _prepare_data(data_dir: str | Path, train_split, dmanifest: dict[str, Any], 
     fmt = prompts.detect_fim(tok)
     examples, stats = encode_rows(train_split, tok, fmt, max_seq_len=ts.max_seq_len, spm_share=recipe.spm_share,
                                   seed=recipe.seed, suffix_share=recipe.suffix_share, context=recipe.context,
-                                  code_tokens=recipe.code_tokens, context_weight=recipe.context_weight)
+                                  code_tokens=recipe.code_tokens)
     if not examples:
         raise UserInputError(f"no usable training examples in {data_dir} (dropped: {stats.dropped})")
     rows = pack(examples, ts.max_seq_len)
     rows_per_batch = max(1, ts.batch_tokens // ts.max_seq_len)
     steps_per_epoch = math.ceil(len(rows) / rows_per_batch)
     total = recipe.max_steps or max(1, math.ceil(recipe.epochs * steps_per_epoch))
-    needed = (f", {stats.context_needed} needing it"
-              + (f" (each {recipe.context_weight} times)" if recipe.context_weight > 1 else "")) if stats.context else ""
-    log(f"{stats.encoded} examples ({stats.spm} suffix-first, {stats.context} with repository context{needed}), "
+    log(f"{stats.encoded} examples ({stats.spm} suffix-first, {stats.context} with repository context), "
         f"{stats.tokens:,} tokens in {len(rows)} packed rows; "
         f"{total} steps of {rows_per_batch} rows" + (f"; dropped {stats.dropped}" if stats.dropped else ""))
     return _Data(tok, tok_sha, fmt, stats, rows, rows_per_batch, steps_per_epoch, total)
@@ -249,9 +247,8 @@ def _run_key(data_dir: str | Path, dmanifest: dict[str, Any], base_sha: str, rec
              total: int) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: dataset, base, recipe (and the planned step count)."""
     rec = recipe.to_dict()
-    for key, default in (("context", True), ("context_weight", 1)):  # checkpoints from before the options resume
-        if rec.get(key) == default:
-            del rec[key]
+    if rec.get("context") is True:  # the default: checkpoints from before the option still resume
+        del rec["context"]
     return {"dataset": dmanifest.get("fingerprint") or str(Path(data_dir).resolve()), "base": base_sha,
             "recipe": rec, "total": total}
 
@@ -387,7 +384,6 @@ def _manifest(name: str, run: _Run, data: _Data, recipe: TrainRecipe, base_spec:
             "fim_orders": ["psm", "spm"] if recipe.spm_share > 0 else ["psm"],
             "spm_header": recipe.spm_share > 0 and recipe.context,  # suffix-first rows opened with the header too
             "spm_examples": stats.spm, "context_examples": stats.context,
-            "context_needed": stats.context_needed, "context_weight": recipe.context_weight,
             "context_trimmed": stats.context_trimmed, "context_left_out": stats.context_left_out, "tokenizer_sha256": data.tok_sha, "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None, "losses": losses[-200:],
             "tokens_per_s": round(run.tokens / seconds, 1) if seconds else None,

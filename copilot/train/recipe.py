@@ -21,8 +21,6 @@ class TrainRecipe:
     train: TrainSettings = field(default_factory=TrainSettings)
     spm_share: float = 0.5  # share of FIM pairs in suffix-prefix-middle order (llama.cpp KV reuse needs it)
     context: bool = True  # FIM prompts open with the pairs' stored repository context, as served; false: none
-    # Times a FIM pair whose middle uses a name only its context holds is repeated (1 = once, like the others).
-    context_weight: int = 1
     epochs: float = 1.0
     max_steps: int = 0  # 0 = from epochs
     checkpoint_every: int = 50
@@ -80,8 +78,6 @@ def _check_recipe(recipe: TrainRecipe) -> None:
         raise UserInputError(f"cpu_dtype must be auto, fp32 or bf16, got {recipe.cpu_dtype!r}")
     if not 0.0 <= recipe.spm_share <= 1.0:
         raise UserInputError(f"spm_share must be between 0 and 1, got {recipe.spm_share}")
-    if not isinstance(recipe.context_weight, int) or recipe.context_weight < 1:
-        raise UserInputError(f"context_weight must be a whole number of at least 1, got {recipe.context_weight!r}")
     if recipe.train.quantize not in ("auto", "4bit", "none"):
         raise UserInputError(f"quantize must be auto, 4bit or none, got {recipe.train.quantize!r}")
 
